@@ -1,0 +1,1 @@
+"""C-learning and goal-conditioned baselines as a gin-configured TF-Agents package."""

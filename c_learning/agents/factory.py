@@ -1,0 +1,34 @@
+"""Builds an agent by name, with its networks and optimizers, from train_eval's knobs."""
+import tensorflow as tf
+
+from c_learning import networks
+from c_learning import relabel
+from c_learning.agents import c_learning_agent
+
+
+def _c_learning(time_step_spec, action_spec, relabeler, actor_fc_layers,
+                critic_fc_layers, actor_learning_rate, critic_learning_rate,
+                **agent_kwargs):
+  relabel.check_c_learning_split(relabeler)
+  return c_learning_agent.CLearningAgent(
+      time_step_spec, action_spec,
+      actor_network=networks.actor_network(
+          time_step_spec.observation, action_spec, fc_layers=actor_fc_layers),
+      critic_network=networks.critic_network(
+          time_step_spec.observation, action_spec, fc_layers=critic_fc_layers),
+      actor_optimizer=tf.keras.optimizers.Adam(learning_rate=actor_learning_rate),
+      critic_optimizer=tf.keras.optimizers.Adam(learning_rate=critic_learning_rate),
+      **agent_kwargs)
+
+
+AGENT_BUILDERS = {
+    'c_learning': _c_learning,
+}
+
+
+def create(agent_name, time_step_spec, action_spec, **kwargs):
+  """Returns the agent `agent_name` (a key of AGENT_BUILDERS) for these specs."""
+  if agent_name not in AGENT_BUILDERS:
+    raise ValueError(f'train_eval.agent_name={agent_name!r} is unknown; valid names: '
+                     f'{", ".join(sorted(AGENT_BUILDERS))}.')
+  return AGENT_BUILDERS[agent_name](time_step_spec, action_spec, **kwargs)

@@ -1,0 +1,57 @@
+"""Strict gin parsing for the entry points, and the operative config they leave behind."""
+import os
+
+import gin
+
+# Where the shipped per-task configs live in a checkout (gin/ beside the package).
+SHIPPED_GIN_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'gin')
+
+
+class ConfigError(ValueError):
+  """A gin file or binding names nothing, or does not parse."""
+
+
+def register_configurables():
+  """Imports every module that defines a configurable, so bindings to them resolve."""
+  # pylint: disable=g-import-not-at-top,unused-import
+  from c_learning import agents
+  from c_learning import envs
+  from c_learning import metrics
+  from c_learning import relabel
+  from c_learning import train_eval
+
+
+def parse(gin_files=None, gin_bindings=None):
+  """Parses files then bindings; any unknown name or syntax error raises a one-line ConfigError."""
+  register_configurables()
+  gin_files = list(gin_files or [])
+  # Lets a task file `include 'base.gin'` whatever the working directory is.
+  for search_dir in [SHIPPED_GIN_DIR] + [os.path.dirname(os.path.abspath(f)) for f in gin_files]:
+    gin.add_config_file_search_path(search_dir)
+  for path in gin_files:
+    if not os.path.exists(path) and not os.path.exists(os.path.join(SHIPPED_GIN_DIR, path)):
+      raise ConfigError(f'--gin_file={path}: no such file (shipped configs: '
+                        f'{", ".join(sorted(shipped_gin_files()))}).')
+  try:
+    gin.parse_config_files_and_bindings(gin_files, gin_bindings or [],
+                                        skip_unknown=False)
+  except Exception as error:  # gin raises ValueError, KeyError, SyntaxError, TokenError...
+    message = ' '.join(str(error).split())
+    raise ConfigError(f'gin config rejected: {message}') from error
+
+
+def shipped_gin_files():
+  """Names of the task configs in gin/ (base.gin excluded)."""
+  if not os.path.isdir(SHIPPED_GIN_DIR):
+    return []
+  return [f for f in os.listdir(SHIPPED_GIN_DIR) if f.endswith('.gin') and f != 'base.gin']
+
+
+def write_operative_config(root_dir):
+  """Writes every parameter that the run used (defaults included) to root_dir/operative.gin."""
+  os.makedirs(root_dir, exist_ok=True)
+  path = os.path.join(root_dir, 'operative.gin')
+  with open(path + '.tmp', 'w') as f:
+    f.write(gin.operative_config_str())
+  os.replace(path + '.tmp', path)
+  return path

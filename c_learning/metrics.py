@@ -1,0 +1,93 @@
+"""Distance-to-goal and success metrics over episodes, as TF-Agents driver observers."""
+import gin
+import tensorflow as tf
+from tf_agents.metrics import tf_metric
+from tf_agents.metrics import tf_metrics
+
+_STATISTICS = ('InitialDistance', 'FinalDistance', 'MinimumDistance',
+               'DeltaDistance', 'SuccessRate')
+
+
+@gin.configurable
+class GoalDistanceMetrics(tf_metric.TFMultiMetricStepMetric):
+  """Initial, final, minimum and delta (initial - final) distance to the goal, and success.
+
+  Distances are Euclidean between obs_to_goal(state) and the goal in the
+  observation; success means final distance < success_threshold. With
+  log_subset=(start, end) the same five statistics are also kept over the
+  state dimensions [start, end) (named Subset*), e.g. the object in push.
+  Results average the last `buffer_size` finished episodes.
+  """
+
+  def __init__(self, obs_dim, goal_slice, batch_size=1, buffer_size=10,
+               success_threshold=0.05, log_subset=None, name='GoalDistance',
+               prefix='Metrics'):
+    start, end = goal_slice.resolve(obs_dim)
+    self._obs_dim = obs_dim
+    self._goal_slice = goal_slice
+    self._success_threshold = success_threshold
+    # (state dims, goal dims) each distance compares, in order.
+    self._views = [((start, end), (0, end - start))]
+    names = list(_STATISTICS)
+    if log_subset is not None:
+      sub_start, sub_end = log_subset
+      sub_end = obs_dim if sub_end is None else sub_end
+      if not start <= sub_start < sub_end <= end:
+        raise ValueError(
+            f'train_eval.log_subset={tuple(log_subset)}: must lie within the goal '
+            f'dimensions [{start}, {end}) that obs_to_goal selects.')
+      self._views.append(((sub_start, sub_end), (sub_start - start, sub_end - start)))
+      names += ['Subset' + n for n in _STATISTICS]
+    super().__init__(name=name, prefix=prefix, metric_names=tuple(names))
+    views = len(self._views)
+    self._initial = tf.Variable(tf.zeros([batch_size, views]), trainable=False,
+                                name='initial')
+    self._minimum = tf.Variable(tf.zeros([batch_size, views]), trainable=False,
+                                name='minimum')
+    self._episodes = [tf_metrics.TFDeque(buffer_size, tf.float32, name=n)
+                      for n in names]
+
+  def distances(self, observation):
+    """[batch, views] distances of each view for a batch of observations."""
+    state, goal = observation[:, :self._obs_dim], observation[:, self._obs_dim:]
+    return tf.stack([
+        tf.norm(state[:, s0:s1] - goal[:, g0:g1], axis=-1)
+        for (s0, s1), (g0, g1) in self._views], axis=1)
+
+  def call(self, trajectory):
+    distance = self.distances(trajectory.observation)
+    first = trajectory.is_first()[:, None]
+    self._initial.assign(tf.where(first, distance, self._initial))
+    self._minimum.assign(tf.where(first, distance, tf.minimum(self._minimum, distance)))
+    # A boundary step (step_type LAST) carries the episode's final observation;
+    # TF-Agents' is_last() would mean the step before it.
+    last = trajectory.is_boundary()
+    stats = tf.stack([
+        self._initial, distance, self._minimum, self._initial - distance,
+        tf.cast(distance < self._success_threshold, tf.float32)], axis=1)
+    # [batch, statistic, view] -> per name, in the order of metric_names.
+    per_name = tf.reshape(tf.transpose(stats, [0, 2, 1]), [tf.shape(stats)[0], -1])
+    finished = tf.boolean_mask(per_name, last)
+    for index, deque in enumerate(self._episodes):
+      deque.extend(finished[:, index])
+    return trajectory
+
+  def result(self):
+    return [deque.mean() for deque in self._episodes]
+
+  def result_dict(self):
+    """Name -> latest value, as Python floats."""
+    return {name: float(value) for name, value in zip(self.metric_names, self.result())}
+
+  def num_episodes(self):
+    return self._episodes[0].length
+
+  def reset(self):
+    for deque in self._episodes:
+      deque.clear()
+
+  def tf_summaries(self, train_step=None, step_metrics=()):
+    """Writes one scalar a statistic, tagged <prefix>/<name> (e.g. Metrics/FinalDistance)."""
+    del step_metrics
+    return [tf.compat.v2.summary.scalar(f'{self._prefix}/{name}', value, step=train_step)
+            for name, value in zip(self.metric_names, self.result())]

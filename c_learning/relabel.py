@@ -1,0 +1,155 @@
+"""Goal selection (obs_to_goal) and goal relabeling of sampled transitions (goal_fn)."""
+import dataclasses
+import enum
+import math
+from typing import NamedTuple, Optional
+
+import gin
+import tensorflow as tf
+
+
+@dataclasses.dataclass(frozen=True)
+class GoalSlice:
+  """The state dimensions [start_index, end_index) that a goal constrains."""
+  start_index: int = 0
+  end_index: Optional[int] = None
+
+  def resolve(self, obs_dim):
+    """Returns (start, end) as ints within 0..obs_dim; raises ValueError if out of range."""
+    end = obs_dim if self.end_index is None else self.end_index
+    if not (isinstance(self.start_index, int) and isinstance(end, int)
+            and 0 <= self.start_index < end <= obs_dim):
+      raise ValueError(
+          f'obs_to_goal.start_index={self.start_index}, obs_to_goal.end_index='
+          f'{self.end_index} select no valid goal slice: need 0 <= start_index '
+          f'< end_index <= obs_dim={obs_dim} (end_index=None means obs_dim).')
+    return self.start_index, end
+
+  def goal_dim(self, obs_dim):
+    start, end = self.resolve(obs_dim)
+    return end - start
+
+  def __call__(self, states):
+    """Selects the goal dimensions of a batch of states (last axis)."""
+    return states[..., self.start_index:self.end_index]
+
+
+@gin.configurable
+def obs_to_goal(start_index=0, end_index=None):
+  """Returns the GoalSlice that gin selects; end_index=None means all of the state."""
+  return GoalSlice(start_index, end_index)
+
+
+class GoalType(enum.IntEnum):
+  """Where a relabeled goal came from; the critic's label and weight depend on it."""
+  ORIG = 0  # the goal the episode was collected for
+  NEXT = 1  # the next state of the same transition
+  FUTURE = 2  # a later state of the same episode, offset ~ Geometric(1 - gamma)
+  LAST = 3  # the last state of the same episode seen so far
+  RANDOM = 4  # a state from another transition of the batch
+
+
+class RelabeledTransition(NamedTuple):
+  """A batch of transitions with relabeled goals, as the agents train on them.
+
+  observation and next_observation are concat(state, goal) with the same goal;
+  goal_type says, per row, which GoalType the goal is.
+  """
+  observation: tf.Tensor
+  action: tf.Tensor
+  next_observation: tf.Tensor
+  goal_type: tf.Tensor
+
+
+# The order in which goal kinds fill a batch; goal_type records it per row.
+_GOAL_TYPE_ORDER = (GoalType.ORIG, GoalType.NEXT, GoalType.FUTURE,
+                    GoalType.LAST, GoalType.RANDOM)
+
+
+@dataclasses.dataclass(frozen=True)
+class GoalRelabeler:
+  """Relabels sampled transitions with goals in fixed proportions.
+
+  Each batch gets round(p * batch) rows of each kind (deterministic counts keep
+  the classifier's class balance exact); the remainder are random goals: the
+  next state of another row of the same batch.
+  """
+  goal_slice: GoalSlice
+  obs_dim: int
+  relabel_orig_prob: float = 0.0
+  relabel_next_prob: float = 0.0
+  relabel_future_prob: float = 0.0
+  relabel_last_prob: float = 0.0
+
+  def __post_init__(self):
+    probs = self.probabilities()
+    for name, value in probs.items():
+      if not 0.0 <= value <= 1.0:
+        raise ValueError(f'goal_fn.{name}={value}: must be in [0, 1].')
+    if sum(probs.values()) > 1.0 + 1e-9:
+      raise ValueError(
+          'goal_fn.' + ' + goal_fn.'.join(probs) +
+          f' = {sum(probs.values()):g}: must be <= 1 (the rest are random goals).')
+    self.goal_slice.resolve(self.obs_dim)
+
+  def probabilities(self):
+    return {'relabel_orig_prob': self.relabel_orig_prob,
+            'relabel_next_prob': self.relabel_next_prob,
+            'relabel_future_prob': self.relabel_future_prob,
+            'relabel_last_prob': self.relabel_last_prob}
+
+  def counts(self, batch_size):
+    """Rows of each GoalType in a batch of batch_size, in _GOAL_TYPE_ORDER."""
+    counts = [int(round(p * batch_size)) for p in self.probabilities().values()]
+    if sum(counts) > batch_size:  # rounding up can overshoot by a row or two
+      counts[-1] -= sum(counts) - batch_size
+    return counts + [batch_size - sum(counts)]
+
+  def __call__(self, sampled):
+    """Relabels a replay.SampledTransition batch into a RelabeledTransition."""
+    batch_size = sampled.observation.shape[0]
+    if batch_size is None:
+      raise ValueError('GoalRelabeler needs a static batch size.')
+    counts = self.counts(batch_size)
+    goal_type = tf.concat(
+        [tf.fill([n], tf.constant(int(kind), tf.int32))
+         for kind, n in zip(_GOAL_TYPE_ORDER, counts)], axis=0)
+    state = sampled.observation[:, :self.obs_dim]
+    next_state = sampled.next_observation[:, :self.obs_dim]
+    # Another row's next state: a nonzero shift never maps a row to itself.
+    shift = tf.random.uniform([batch_size], 1, max(batch_size, 2), tf.int32)
+    other_row = (tf.range(batch_size) + shift) % batch_size
+    candidates = tf.stack([
+        sampled.observation[:, self.obs_dim:],
+        self.goal_slice(next_state),
+        self.goal_slice(sampled.future_observation[:, :self.obs_dim]),
+        self.goal_slice(sampled.last_observation[:, :self.obs_dim]),
+        self.goal_slice(tf.gather(next_state, other_row)),
+    ], axis=1)
+    goal = tf.gather(candidates, goal_type, axis=1, batch_dims=1)
+    return RelabeledTransition(
+        observation=tf.concat([state, goal], axis=-1),
+        action=sampled.action,
+        next_observation=tf.concat([next_state, goal], axis=-1),
+        goal_type=goal_type)
+
+
+@gin.configurable
+def goal_fn(goal_slice, obs_dim, relabel_next_prob=gin.REQUIRED,
+            relabel_future_prob=gin.REQUIRED, relabel_orig_prob=0.0,
+            relabel_last_prob=0.0):
+  """Builds the GoalRelabeler; next and future proportions must be set explicitly."""
+  return GoalRelabeler(goal_slice, obs_dim, relabel_orig_prob=relabel_orig_prob,
+                       relabel_next_prob=relabel_next_prob,
+                       relabel_future_prob=relabel_future_prob,
+                       relabel_last_prob=relabel_last_prob)
+
+
+def check_c_learning_split(relabeler):
+  """Raises unless relabel_next_prob + relabel_future_prob = 0.5, as TD C-learning requires."""
+  total = relabeler.relabel_next_prob + relabeler.relabel_future_prob
+  if not math.isclose(total, 0.5, abs_tol=1e-9):
+    raise ValueError(
+        f'goal_fn.relabel_next_prob={relabeler.relabel_next_prob} + '
+        f'goal_fn.relabel_future_prob={relabeler.relabel_future_prob} = {total:g}: '
+        'C-learning requires the two to sum to 0.5.')

@@ -1,0 +1,227 @@
+"""An episode-aware transition replay buffer that samples future states for goal relabeling."""
+from typing import NamedTuple
+
+import tensorflow as tf
+from tf_agents.replay_buffers import replay_buffer
+from tf_agents.specs import tensor_spec
+
+# An episode that is still running has no known end yet.
+_ONGOING = tf.int64.max
+
+
+class Transition(NamedTuple):
+  """One environment step as stored: (s_t ++ g, a_t, s_{t+1} ++ g)."""
+  observation: tf.Tensor
+  action: tf.Tensor
+  next_observation: tf.Tensor
+
+
+class SampledTransition(NamedTuple):
+  """A sampled transition with the states that goal relabeling may use.
+
+  future_observation is s_{t+k}, k ~ Geometric(1 - gamma) on {1, 2, ...},
+  truncated at the episode's last stored state and at max_future_steps;
+  last_observation is the episode's last stored state.
+  """
+  observation: tf.Tensor
+  action: tf.Tensor
+  next_observation: tf.Tensor
+  future_observation: tf.Tensor
+  last_observation: tf.Tensor
+
+
+class GoalReplayBuffer(replay_buffer.ReplayBuffer):
+  """A ring buffer of transitions from `batch_size` parallel environments.
+
+  Transitions come from a driver's transition observer (`add_transition`), so
+  every stored row is a real (s, a, s') step and no boundary steps are stored.
+  Each row also knows the id of its episode's last transition, which makes
+  sampling a future state of the same episode O(batch) with no scanning.
+  All state lives in tf.Variables, so a tf.train.Checkpoint saves and restores
+  the buffer.
+  """
+
+  def __init__(self, observation_spec, action_spec, batch_size, max_length,
+               gamma, max_future_steps=None, seed=None,
+               name='GoalReplayBuffer'):
+    """Creates the buffer.
+
+    Args:
+      observation_spec: TensorSpec of one observation (state ++ goal).
+      action_spec: TensorSpec of one action.
+      batch_size: number of parallel environments that add together.
+      max_length: rows kept per environment (capacity = batch_size * max_length).
+      gamma: discount; future offsets are Geometric(1 - gamma).
+      max_future_steps: cap on the future offset; None for no cap.
+      seed: seed of the sampling stream.
+      name: module name.
+    """
+    if not 0.0 < gamma < 1.0:
+      raise ValueError(f'GoalReplayBuffer gamma={gamma}: must be in (0, 1).')
+    if max_future_steps is not None and max_future_steps < 1:
+      raise ValueError(f'max_future_steps={max_future_steps}: must be >= 1 or None.')
+    data_spec = Transition(
+        tensor_spec.from_spec(observation_spec),
+        tensor_spec.from_spec(action_spec),
+        tensor_spec.from_spec(observation_spec))
+    super().__init__(data_spec, capacity=batch_size * max_length,
+                     stateful_dataset=True)
+    self._batch_size = batch_size
+    self._max_length = max_length
+    self._log_gamma = float(tf.math.log(gamma))
+    self._max_future_steps = max_future_steps
+    self._name = name
+    with tf.name_scope(name):
+
+      def storage(spec, var_name):
+        return tf.Variable(
+            tf.zeros([batch_size, max_length] + spec.shape.as_list(), spec.dtype),
+            trainable=False, name=var_name)
+
+      self._observations = storage(data_spec.observation, 'observations')
+      self._actions = storage(data_spec.action, 'actions')
+      self._next_observations = storage(data_spec.next_observation,
+                                        'next_observations')
+      self._episode_end = tf.Variable(
+          tf.fill([batch_size, max_length], tf.constant(_ONGOING, tf.int64)),
+          trainable=False, name='episode_end')
+      self._episode_start = tf.Variable(
+          tf.zeros([batch_size], tf.int64), trainable=False, name='episode_start')
+      # Per environment: a boundary step (LAST -> FIRST) is not stored, so
+      # environments whose episodes end at different times drift apart.
+      self._num_added = tf.Variable(
+          tf.zeros([batch_size], tf.int64), trainable=False, name='num_added')
+      self._rng = (tf.random.Generator.from_seed(seed) if seed is not None
+                   else tf.random.Generator.from_non_deterministic_state())
+
+  @property
+  def max_length(self):
+    return self._max_length
+
+  def add_transition(self, transition):
+    """Driver transition observer: stores (time_step, action_step, next_time_step)."""
+    time_step, action_step, next_time_step = transition
+    return self.add_batch(
+        (Transition(time_step.observation, action_step.action,
+                    next_time_step.observation),
+         time_step.is_first(), next_time_step.is_last(),
+         ~time_step.is_last()))
+
+  def _add_batch(self, items):
+    """Adds one step of every environment; rows where `is_real` is False are skipped."""
+    transition, is_first, is_last, is_real = items
+    row_id = self._num_added.value()
+    envs = tf.range(self._batch_size, dtype=tf.int64)
+    index = tf.boolean_mask(
+        tf.stack([envs, row_id % self._max_length], axis=1), is_real)
+
+    def write(variable, values):
+      return variable.scatter_nd_update(index, tf.boolean_mask(values, is_real))
+
+    writes = [
+        write(self._observations, transition.observation),
+        write(self._actions, transition.action),
+        write(self._next_observations, transition.next_observation),
+        write(self._episode_end, tf.fill([self._batch_size],
+                                         tf.constant(_ONGOING, tf.int64))),
+        self._episode_start.assign(
+            tf.where(is_first & is_real, row_id, self._episode_start)),
+    ]
+    closing = is_last & is_real
+    with tf.control_dependencies(writes):
+      closed = tf.cond(tf.reduce_any(closing),
+                       lambda: self._close_episodes(row_id, closing),
+                       lambda: tf.constant(False))
+    with tf.control_dependencies([closed]):
+      return self._num_added.assign_add(tf.cast(is_real, tf.int64))
+
+  def _close_episodes(self, last_id, closing):
+    """Marks every stored row of the episodes ending at `last_id` with that end."""
+    columns = tf.range(self._max_length, dtype=tf.int64)[None, :]
+    last_id = last_id[:, None]
+    # The id each column holds once `last_id` is written.
+    column_ids = last_id - (last_id % self._max_length - columns) % self._max_length
+    in_episode = ((column_ids >= self._episode_start[:, None])
+                  & (column_ids >= 0) & closing[:, None])
+    with tf.control_dependencies([self._episode_end.assign(
+        tf.where(in_episode, last_id, self._episode_end))]):
+      return tf.constant(True)
+
+  def _num_stored(self):
+    return tf.minimum(self._num_added, self._max_length)
+
+  def _num_frames(self):
+    return tf.reduce_sum(self._num_stored())
+
+  def _get_next(self, sample_batch_size=None, num_steps=None,
+                time_stacked=True):
+    if num_steps is not None:
+      raise ValueError('GoalReplayBuffer samples single transitions: num_steps '
+                       f'must be None, got {num_steps}.')
+    if sample_batch_size is None:
+      raise ValueError('GoalReplayBuffer.get_next needs a sample_batch_size.')
+    return self.sample(sample_batch_size), ()
+
+  def sample(self, sample_batch_size):
+    """Samples stored transitions uniformly, with a future and the last state of each one's episode."""
+    num_added = self._num_added.value()
+    num_stored = self._num_stored()
+    stored_before = tf.cumsum(num_stored, exclusive=True)
+    total = tf.reduce_sum(num_stored)
+    tf.debugging.assert_positive(total, 'GoalReplayBuffer is empty.')
+    flat = self._rng.uniform([sample_batch_size], 0, total, tf.int64)
+    env = tf.searchsorted(stored_before, flat, side='right', out_type=tf.int64) - 1
+    first_id = tf.gather(num_added - num_stored, env)
+    row_id = first_id + flat - tf.gather(stored_before, env)
+    newest_id = tf.gather(num_added, env) - 1
+    end_id = tf.minimum(self._gather(self._episode_end, env, row_id), newest_id)
+    future_id = tf.minimum(
+        row_id + self._future_offsets(sample_batch_size) - 1, end_id)
+    return SampledTransition(
+        observation=self._gather(self._observations, env, row_id),
+        action=self._gather(self._actions, env, row_id),
+        next_observation=self._gather(self._next_observations, env, row_id),
+        future_observation=self._gather(self._next_observations, env, future_id),
+        last_observation=self._gather(self._next_observations, env, end_id))
+
+  def _future_offsets(self, n):
+    """Offsets k >= 1 with P(k) = (1 - gamma) gamma^(k - 1), capped at max_future_steps."""
+    uniform = self._rng.uniform([n], minval=1e-12, maxval=1.0, dtype=tf.float64)
+    offsets = 1 + tf.cast(tf.floor(tf.math.log(uniform) / self._log_gamma), tf.int64)
+    if self._max_future_steps is not None:
+      offsets = tf.minimum(offsets, self._max_future_steps)
+    return offsets
+
+  def _gather(self, variable, env, row_id):
+    return tf.gather_nd(variable, tf.stack([env, row_id % self._max_length], axis=1))
+
+  def _as_dataset(self, sample_batch_size=None, num_steps=None,
+                  sequence_preprocess_fn=None, num_parallel_calls=None):
+    if sequence_preprocess_fn is not None:
+      raise ValueError('GoalReplayBuffer does not support sequence_preprocess_fn.')
+    return tf.data.Dataset.from_tensors(0).repeat().map(
+        lambda _: self._get_next(sample_batch_size, num_steps))
+
+  def _single_deterministic_pass_dataset(self, *args, **kwargs):
+    raise ValueError('GoalReplayBuffer only samples uniformly at random.')
+
+  def _gather_all(self):
+    """All stored transitions, oldest first, as [batch_size, num_stored]; needs equal counts."""
+    num_added = self._num_added[0]
+    tf.debugging.assert_equal(self._num_added, num_added,
+                              'gather_all needs equal counts in every environment.')
+    num_stored = tf.minimum(num_added, self._max_length)
+    ids = tf.range(num_added - num_stored, num_added) % self._max_length
+
+    def take(variable):
+      return tf.gather(variable, ids, axis=1)
+
+    return Transition(take(self._observations), take(self._actions),
+                      take(self._next_observations))
+
+  def _clear(self):
+    return tf.group(
+        self._num_added.assign(tf.zeros_like(self._num_added)),
+        self._episode_start.assign(tf.zeros_like(self._episode_start)),
+        self._episode_end.assign(tf.fill(tf.shape(self._episode_end),
+                                         tf.constant(_ONGOING, tf.int64))))

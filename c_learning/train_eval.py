@@ -1,0 +1,269 @@
+"""Trains and evaluates a goal-conditioned agent: `python -m c_learning.train_eval --root_dir=DIR`."""
+import os
+import random
+import time
+
+from absl import app
+from absl import flags
+from absl import logging
+import gin
+import numpy as np
+import tensorflow as tf
+from tf_agents.drivers import dynamic_episode_driver
+from tf_agents.drivers import dynamic_step_driver
+from tf_agents.metrics import tf_metrics
+from tf_agents.policies import greedy_policy
+from tf_agents.policies import random_tf_policy
+from tf_agents.utils import common
+
+from c_learning import agents
+from c_learning import config
+from c_learning import envs
+from c_learning import metrics
+from c_learning import relabel
+from c_learning import replay
+
+flags.DEFINE_string('root_dir', None, 'Directory for checkpoints, summaries and operative.gin.')
+flags.DEFINE_multi_string('gin_file', None, 'Gin config files, parsed in order.')
+flags.DEFINE_multi_string('gin_bindings', None, 'Gin bindings, applied after the files.')
+
+FLAGS = flags.FLAGS
+
+
+@gin.configurable(denylist=['root_dir'])
+def train_eval(
+    root_dir,
+    env_name='sawyer_reach',
+    agent_name='c_learning',
+    num_iterations=3_000_000,
+    actor_fc_layers=(256, 256),
+    critic_fc_layers=(256, 256),
+    # Collection.
+    initial_collect_steps=10_000,
+    collect_steps_per_iteration=1,
+    replay_buffer_capacity=1_000_000,
+    checkpoint_replay_buffer=True,
+    max_future_steps=50,
+    # Training.
+    target_update_tau=0.005,
+    target_update_period=1,
+    train_steps_per_iteration=1,
+    batch_size=256,
+    actor_learning_rate=3e-4,
+    critic_learning_rate=3e-4,
+    gamma=0.99,
+    gradient_clipping=None,
+    use_tf_functions=True,
+    # Evaluation and metrics.
+    num_eval_episodes=30,
+    eval_interval=10_000,
+    success_threshold=0.05,
+    log_subset=None,
+    # Checkpoints, summaries and logging.
+    train_checkpoint_interval=10_000,
+    log_interval=1_000,
+    summary_interval=1_000,
+    summaries_flush_secs=10,
+    debug_summaries=False,
+    summarize_grads_and_vars=False,
+    random_seed=0,
+):
+  """Trains `agent_name` on `env_name`; intervals count iterations (train steps at 1:1).
+
+  Returns:
+    The last evaluation's metrics as a dict of name -> float.
+  """
+  _seed_everything(random_seed)
+  root_dir = os.path.expanduser(root_dir)
+  train_dir = os.path.join(root_dir, 'train')
+  eval_dir = os.path.join(root_dir, 'eval')
+  train_writer = tf.summary.create_file_writer(
+      train_dir, flush_millis=summaries_flush_secs * 1000)
+  eval_writer = tf.summary.create_file_writer(
+      eval_dir, flush_millis=summaries_flush_secs * 1000)
+  global_step = tf.Variable(0, dtype=tf.int64, trainable=False, name='global_step')
+
+  goal_slice = relabel.obs_to_goal()
+  train_env, eval_env, obs_dim = envs.load(env_name, goal_slice=goal_slice,
+                                           seed=random_seed)
+  relabeler = relabel.goal_fn(goal_slice, obs_dim)
+  agent = agents.create(
+      agent_name, train_env.time_step_spec(), train_env.action_spec(),
+      relabeler=relabeler, actor_fc_layers=actor_fc_layers,
+      critic_fc_layers=critic_fc_layers,
+      actor_learning_rate=actor_learning_rate,
+      critic_learning_rate=critic_learning_rate, gamma=gamma,
+      target_update_tau=target_update_tau,
+      target_update_period=target_update_period,
+      gradient_clipping=gradient_clipping, debug_summaries=debug_summaries,
+      summarize_grads_and_vars=summarize_grads_and_vars,
+      train_step_counter=global_step)
+  agent.initialize()
+
+  replay_buffer = replay.GoalReplayBuffer(
+      train_env.observation_spec(), train_env.action_spec(),
+      batch_size=train_env.batch_size,
+      max_length=max(1, replay_buffer_capacity // train_env.batch_size),
+      gamma=gamma, max_future_steps=max_future_steps, seed=random_seed)
+
+  def distance_metrics(batch_size, buffer_size, prefix):
+    return metrics.GoalDistanceMetrics(
+        obs_dim, goal_slice, batch_size=batch_size, buffer_size=buffer_size,
+        success_threshold=success_threshold, log_subset=log_subset,
+        prefix=prefix)
+
+  env_steps = tf_metrics.EnvironmentSteps()
+  train_metrics = [
+      tf_metrics.NumberOfEpisodes(), env_steps,
+      tf_metrics.AverageEpisodeLengthMetric(batch_size=train_env.batch_size),
+      distance_metrics(train_env.batch_size, max(1, num_eval_episodes), 'Metrics'),
+  ]
+  eval_distance = distance_metrics(eval_env.batch_size, max(1, num_eval_episodes),
+                                   'Metrics')
+
+  checkpoint_parts = dict(agent=agent, global_step=global_step,
+                          metrics=train_metrics)
+  if checkpoint_replay_buffer:
+    checkpoint_parts['replay_buffer'] = replay_buffer
+  # One checkpoint holds everything, so a run killed between saves never
+  # resumes with an agent and a buffer from different steps.
+  checkpointer = common.Checkpointer(ckpt_dir=os.path.join(train_dir, 'checkpoints'),
+                                     max_to_keep=1, **checkpoint_parts)
+  checkpointer.initialize_or_restore()
+  resumed_at = int(global_step.numpy())
+
+  def collect_driver(policy, num_steps):
+    return dynamic_step_driver.DynamicStepDriver(
+        train_env, policy, observers=train_metrics,
+        transition_observers=[replay_buffer.add_transition], num_steps=num_steps)
+
+  initial_policy = random_tf_policy.RandomTFPolicy(train_env.time_step_spec(),
+                                                   train_env.action_spec())
+  if resumed_at > 0 and not checkpoint_replay_buffer:
+    # Nothing random to redo: refill the empty buffer with the trained policy.
+    initial_policy = agent.collect_policy
+  initial_driver = collect_driver(initial_policy, initial_collect_steps)
+  collect = collect_driver(agent.collect_policy, collect_steps_per_iteration)
+  eval_driver = dynamic_episode_driver.DynamicEpisodeDriver(
+      eval_env, greedy_policy.GreedyPolicy(agent.policy),
+      observers=[eval_distance], num_episodes=num_eval_episodes)
+
+  def train_step():
+    return agent.train(relabeler(replay_buffer.sample(batch_size)))
+
+  run_initial, run_collect, run_eval = initial_driver.run, collect.run, eval_driver.run
+  if use_tf_functions:
+    run_initial, run_collect, run_eval = (
+        common.function(run_initial), common.function(run_collect),
+        common.function(run_eval))
+    train_step = common.function(train_step)
+
+  def evaluate():
+    eval_distance.reset()
+    run_eval()
+    results = eval_distance.result_dict()
+    with eval_writer.as_default():
+      eval_distance.tf_summaries(train_step=global_step)
+      eval_writer.flush()
+    logging.info('eval at iteration %d: %s', _iteration(global_step, train_steps_per_iteration),
+                 ', '.join(f'{k}={v:.4f}' for k, v in results.items()))
+    return results
+
+  record_train_summaries = lambda: tf.math.equal(global_step % summary_interval, 0)
+  with train_writer.as_default():
+    if replay_buffer.num_frames() == 0:
+      logging.info('Collecting %d initial steps with %s.', initial_collect_steps,
+                   type(initial_policy).__name__)
+      run_initial()
+    else:
+      logging.info('Resumed at train step %d with %d transitions in the replay buffer.',
+                   resumed_at, int(replay_buffer.num_frames()))
+    last_eval = evaluate() if num_eval_episodes > 0 else {}
+    config.write_operative_config(root_dir)
+
+    time_step, policy_state = None, collect.policy.get_initial_state(train_env.batch_size)
+    progress = ProgressLog(num_iterations, _iteration(global_step, train_steps_per_iteration))
+    loss_info = None
+    while _iteration(global_step, train_steps_per_iteration) < num_iterations:
+      time_step, policy_state = run_collect(time_step=time_step, policy_state=policy_state)
+      # The agent's loss summaries are written inside the traced train step.
+      with tf.summary.record_if(record_train_summaries):
+        for _ in range(train_steps_per_iteration):
+          loss_info = train_step()
+      iteration = _iteration(global_step, train_steps_per_iteration)
+      if iteration % summary_interval == 0:
+        for metric in train_metrics:
+          metric.tf_summaries(train_step=global_step, step_metrics=train_metrics[:2])
+      if iteration % eval_interval == 0 and num_eval_episodes > 0:
+        last_eval = evaluate()
+      if iteration % log_interval == 0:
+        rate = progress.log(iteration, int(env_steps.result()), loss_info, last_eval)
+        tf.summary.scalar('global_steps_per_sec', rate, step=global_step)
+        tf.summary.scalar('Metrics/PhysicsBlowups', envs.physics_blowups(train_env),
+                          step=global_step)
+      if iteration % train_checkpoint_interval == 0:
+        checkpointer.save(global_step=global_step.numpy())
+    if int(global_step.numpy()) > resumed_at:
+      checkpointer.save(global_step=global_step.numpy())
+      final_iteration = _iteration(global_step, train_steps_per_iteration)
+      if num_eval_episodes > 0 and final_iteration % eval_interval:
+        last_eval = evaluate()
+  config.write_operative_config(root_dir)
+  train_writer.flush()
+  eval_writer.flush()
+  return last_eval
+
+
+def _iteration(global_step, train_steps_per_iteration):
+  return int(global_step.numpy()) // train_steps_per_iteration
+
+
+def _seed_everything(seed):
+  """Seeds Python, NumPy and TensorFlow so that a seed gives the same first losses on CPU."""
+  random.seed(seed)
+  np.random.seed(seed)
+  tf.random.set_seed(seed)
+
+
+class ProgressLog:
+  """One line at log_interval: iteration, env steps/s, ETA, losses and the latest eval."""
+
+  def __init__(self, num_iterations, start_iteration):
+    self._num_iterations = num_iterations
+    self._last_iteration = start_iteration
+    self._last_time = time.time()
+
+  def log(self, iteration, env_steps, loss_info, last_eval):
+    now = time.time()
+    rate = (iteration - self._last_iteration) / max(now - self._last_time, 1e-9)
+    self._last_iteration, self._last_time = iteration, now
+    eta = (self._num_iterations - iteration) / max(rate, 1e-9)
+    losses = ''
+    if loss_info is not None:
+      losses = ' '.join(f'{name}={float(value):.4f}'
+                        for name, value in loss_info.extra._asdict().items())
+    evaluation = ''
+    if last_eval:
+      evaluation = (f'eval FinalDistance={last_eval["FinalDistance"]:.4f} '
+                    f'SuccessRate={last_eval["SuccessRate"]:.2f}')
+    logging.info('iteration %d/%d  env_steps %d  %.1f steps/s  ETA %s  %s  %s',
+                 iteration, self._num_iterations, env_steps, rate,
+                 time.strftime('%H:%M:%S', time.gmtime(eta)) if eta < 86400
+                 else f'{eta / 86400:.1f} days', losses, evaluation)
+    return rate
+
+
+def main(_):
+  logging.set_verbosity(logging.INFO)
+  config.parse(FLAGS.gin_file, FLAGS.gin_bindings)
+  train_eval(FLAGS.root_dir)
+
+
+def run():
+  """Console-script entry point."""
+  flags.mark_flag_as_required('root_dir')
+  app.run(main)
+
+
+if __name__ == '__main__':
+  run()

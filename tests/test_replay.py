@@ -1,0 +1,164 @@
+"""Tests of GoalReplayBuffer: storage, episode boundaries, future-state sampling, checkpoints."""
+import numpy as np
+import pytest
+import tensorflow as tf
+from tf_agents.drivers import dynamic_step_driver
+from tf_agents.environments import batched_py_environment
+from tf_agents.environments import py_environment
+from tf_agents.environments import tf_py_environment
+from tf_agents.policies import random_tf_policy
+from tf_agents.specs import array_spec
+from tf_agents.trajectories import time_step as ts
+from tf_agents.utils import common
+
+from c_learning import replay
+
+
+class CountingEnv(py_environment.PyEnvironment):
+  """Observation = [episode number, step in episode]; episodes of a fixed length."""
+
+  def __init__(self, episode_length, first_episode=0):
+    super().__init__()
+    self._episode_length = episode_length
+    self._episode = first_episode - 1
+    self._t = 0
+
+  def observation_spec(self):
+    return array_spec.ArraySpec((2,), np.float32)
+
+  def action_spec(self):
+    return array_spec.BoundedArraySpec((1,), np.float32, -1.0, 1.0)
+
+  def _observation(self):
+    return np.array([self._episode, self._t], np.float32)
+
+  def _reset(self):
+    self._episode += 1
+    self._t = 0
+    return ts.restart(self._observation())
+
+  def _step(self, action):
+    if self.current_time_step().is_last():
+      return self.reset()
+    self._t += 1
+    if self._t == self._episode_length:
+      return ts.truncation(self._observation(), 0.0)
+    return ts.transition(self._observation(), 0.0)
+
+
+def fill(buffer, envs, num_steps):
+  """Runs a real DynamicStepDriver with a random policy into the buffer."""
+  tf_env = tf_py_environment.TFPyEnvironment(
+      envs[0] if len(envs) == 1 else batched_py_environment.BatchedPyEnvironment(envs))
+  policy = random_tf_policy.RandomTFPolicy(tf_env.time_step_spec(), tf_env.action_spec())
+  driver = dynamic_step_driver.DynamicStepDriver(
+      tf_env, policy, transition_observers=[buffer.add_transition], num_steps=num_steps)
+  # Traced once, as train_eval runs it; eager stepping is 10x slower.
+  common.function(driver.run)()
+  return tf_env
+
+
+def make_buffer(batch_size=1, max_length=1000, gamma=0.9, max_future_steps=None):
+  return replay.GoalReplayBuffer(
+      tf.TensorSpec((2,), tf.float32), tf.TensorSpec((1,), tf.float32),
+      batch_size=batch_size, max_length=max_length, gamma=gamma,
+      max_future_steps=max_future_steps, seed=1)
+
+
+def check_sample(sample, episode_length):
+  """Every sampled row is a real step whose future and last states share its episode."""
+  obs, next_obs, future, last = (sample.observation.numpy(), sample.next_observation.numpy(),
+                                 sample.future_observation.numpy(),
+                                 sample.last_observation.numpy())
+  np.testing.assert_array_equal(next_obs[:, 0], obs[:, 0])  # no boundary transitions
+  np.testing.assert_array_equal(next_obs[:, 1], obs[:, 1] + 1)
+  np.testing.assert_array_equal(future[:, 0], obs[:, 0])
+  np.testing.assert_array_equal(last[:, 0], obs[:, 0])
+  assert np.all(future[:, 1] >= obs[:, 1] + 1)
+  assert np.all(future[:, 1] <= last[:, 1])
+  assert np.all(last[:, 1] <= episode_length)
+
+
+def test_stores_only_real_transitions():
+  buffer = make_buffer()
+  fill(buffer, [CountingEnv(episode_length=5)], num_steps=23)
+  # 23 real steps: boundary steps (LAST -> FIRST) are neither counted nor stored.
+  assert int(buffer.num_frames()) == 23
+  stored = buffer.gather_all()
+  steps = stored.observation.numpy()[0]
+  np.testing.assert_array_equal(steps[:7, 1], [0, 1, 2, 3, 4, 0, 1])
+  check_sample(buffer.sample(512), episode_length=5)
+
+
+def test_future_states_stay_in_their_episode_with_parallel_envs_and_wraparound():
+  buffer = make_buffer(batch_size=2, max_length=40)
+  # Different episode lengths make the environments' boundaries fall apart.
+  fill(buffer, [CountingEnv(7), CountingEnv(4, first_episode=1000)], num_steps=300)
+  assert int(buffer.num_frames()) == 80
+  for _ in range(5):
+    sample = buffer.sample(256)
+    lengths = np.where(sample.observation.numpy()[:, 0] >= 1000, 4, 7)
+    check_sample(sample, episode_length=7)
+    assert np.all(sample.last_observation.numpy()[:, 1] <= lengths)
+
+
+def test_ongoing_episode_truncates_at_newest_step():
+  buffer = make_buffer(gamma=0.99)
+  fill(buffer, [CountingEnv(episode_length=1000)], num_steps=30)
+  sample = buffer.sample(1000)
+  assert sample.last_observation.numpy()[:, 1].max() == 30
+  assert np.all(sample.future_observation.numpy()[:, 1] <= 30)
+
+
+def test_future_offsets_are_geometric():
+  """Away from episode ends, the offset k of s_{t+k} follows (1 - gamma) gamma^(k-1)."""
+  gamma = 0.8
+  buffer = make_buffer(max_length=5000, gamma=gamma)
+  fill(buffer, [CountingEnv(episode_length=2000)], num_steps=4000)
+  offsets = []
+  for _ in range(20):
+    sample = buffer.sample(1000)
+    t = sample.observation.numpy()[:, 1]
+    far_from_end = t < 1900  # truncation cannot touch these rows
+    offsets.append((sample.future_observation.numpy()[:, 1] - t)[far_from_end])
+  offsets = np.concatenate(offsets).astype(int)
+  n = len(offsets)
+  expected = n * (1 - gamma) * gamma ** np.arange(10)
+  observed = np.bincount(offsets, minlength=12)[1:11]
+  chi2 = np.sum((observed - expected) ** 2 / expected)
+  # 10 bins: chi-square 99.9th percentile with 10 degrees of freedom is 29.6.
+  assert chi2 < 29.6, (observed, expected.round())
+  assert abs(offsets.mean() - 1 / (1 - gamma)) < 0.1
+
+
+def test_max_future_steps_caps_offsets():
+  buffer = make_buffer(gamma=0.99, max_future_steps=3)
+  fill(buffer, [CountingEnv(episode_length=500)], num_steps=400)
+  sample = buffer.sample(2000)
+  offsets = sample.future_observation.numpy()[:, 1] - sample.observation.numpy()[:, 1]
+  assert offsets.min() == 1 and offsets.max() == 3
+
+
+def test_checkpoint_round_trip(tmp_path):
+  buffer = make_buffer(max_length=50)
+  fill(buffer, [CountingEnv(6)], num_steps=70)
+  before = buffer.gather_all()
+  tf.train.Checkpoint(buffer=buffer).save(str(tmp_path / 'ckpt'))
+  restored = make_buffer(max_length=50)
+  tf.train.Checkpoint(buffer=restored).restore(
+      tf.train.latest_checkpoint(str(tmp_path))).assert_consumed()
+  assert int(restored.num_frames()) == 50
+  np.testing.assert_array_equal(restored.gather_all().observation.numpy(),
+                                before.observation.numpy())
+  check_sample(restored.sample(256), episode_length=6)
+
+
+def test_bad_arguments_fail_fast():
+  with pytest.raises(ValueError, match='gamma'):
+    make_buffer(gamma=1.0)
+  with pytest.raises(ValueError, match='max_future_steps'):
+    make_buffer(max_future_steps=0)
+  buffer = make_buffer()
+  fill(buffer, [CountingEnv(5)], num_steps=5)
+  with pytest.raises(ValueError, match='num_steps'):
+    buffer.get_next(sample_batch_size=4, num_steps=2)
