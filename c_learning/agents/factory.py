@@ -12,10 +12,10 @@ def _c_learning(time_step_spec, action_spec, relabeler, actor_fc_layers,
   relabel.check_c_learning_split(relabeler)
   return c_learning_agent.CLearningAgent(
       time_step_spec, action_spec,
-      actor_network=networks.actor_network(
-          time_step_spec.observation, action_spec, fc_layers=actor_fc_layers),
-      critic_network=networks.critic_network(
-          time_step_spec.observation, action_spec, fc_layers=critic_fc_layers),
+      actor_network=networks.build_actor_network(
+          time_step_spec.observation, action_spec, fc_layer_params=actor_fc_layers),
+      critic_network=networks.build_critic_network(
+          time_step_spec.observation, action_spec, fc_layer_params=critic_fc_layers),
       actor_optimizer=tf.keras.optimizers.Adam(learning_rate=actor_learning_rate),
       critic_optimizer=tf.keras.optimizers.Adam(learning_rate=critic_learning_rate),
       **agent_kwargs)

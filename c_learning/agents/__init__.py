@@ -1,0 +1,1 @@
+"""Goal-conditioned TF-Agents agents: C-learning first, baselines beside it."""

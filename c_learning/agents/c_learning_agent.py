@@ -1,0 +1,412 @@
+"""C-learning agent: a goal classifier trained by recursive classification.
+
+Eysenbach, Salakhutdinov, Levine, "C-Learning: Learning to Achieve Goals via
+Recursive Classification", ICLR 2021, https://arxiv.org/abs/2011.08909.
+
+The critic C(s, a, g) classifies whether goal g was drawn from the discounted
+future-state distribution of (s, a) or from the marginal of random goals; at the
+optimum C/(1-C) = p(s_t+ = g | s, a) / p_rand(g). The actor maximises C.
+"""
+import math
+from typing import NamedTuple
+
+import gin
+import tensorflow as tf
+from tf_agents.agents import tf_agent
+from tf_agents.policies import actor_policy
+from tf_agents.specs import tensor_spec
+from tf_agents.utils import common
+from tf_agents.utils import eager_utils
+
+from c_learning.relabel import GoalType
+from c_learning.relabel import RelabeledTransition
+
+# Without clipping, log w is still capped here so that w, y and the weight stay
+# finite in float32 (w <= e^40 is far beyond any meaningful density ratio).
+_MAX_LOG_W = 40.0
+
+ACTOR_LOSS_TYPES = ('c', 'cross_entropy')
+
+
+class CLearningLossInfo(NamedTuple):
+  """The two losses of one C-learning train step."""
+  critic_loss: tf.Tensor
+  actor_loss: tf.Tensor
+
+
+@gin.configurable
+class CLearningAgent(tf_agent.TFAgent):
+  """C-learning: twin classifier critics, their targets, a tanh-Gaussian actor.
+
+  Trains on RelabeledTransition batches ([B] outer dimension): observation and
+  next_observation are concat(state, goal) with the same goal, and goal_type
+  says per row where the goal came from (see critic_loss).
+  """
+
+  def __init__(self,
+               time_step_spec,
+               action_spec,
+               actor_network,
+               critic_network,
+               actor_optimizer,
+               critic_optimizer,
+               gamma=0.99,
+               target_update_tau=0.005,
+               target_update_period=1,
+               w_clipping=None,
+               use_td_targets=True,
+               actor_loss_type='c',
+               gradient_clipping=None,
+               debug_summaries=False,
+               summarize_grads_and_vars=False,
+               train_step_counter=None,
+               name=None):
+    """Creates the agent.
+
+    Args:
+      time_step_spec: TimeStep spec; its observation is concat(state, goal).
+      action_spec: a single BoundedTensorSpec of continuous actions.
+      actor_network: ActorDistributionNetwork with a tanh-Gaussian projection
+        (see c_learning.networks.build_actor_network).
+      critic_network: Network mapping (observation, action) to logits [B] of
+        C(s, a, g). It is copied for the second critic and the two targets, so
+        it must not share layers with anything.
+      actor_optimizer: optimizer of the actor.
+      critic_optimizer: optimizer of both critics.
+      gamma: discount in (0, 1) of the future-state distribution.
+      target_update_tau: factor of the soft target update.
+      target_update_period: train steps between target updates.
+      w_clipping: upper clip of the importance weight w = C'/(1-C') of the TD
+        target; None means 1/(1-gamma), -1 means no clipping.
+      use_td_targets: True for TD C-learning; False for the Monte-Carlo
+        classifier, where goals other than NEXT and FUTURE are negatives
+        (label 0, weight 1).
+      actor_loss_type: 'c' (loss -C) or 'cross_entropy' (loss -log C).
+      gradient_clipping: norm to clip gradients to; None for no clipping.
+      debug_summaries: whether to write debug summaries (w, C by goal type).
+      summarize_grads_and_vars: whether to write gradient/variable summaries.
+      train_step_counter: counter incremented every train step; defaults to
+        the global step.
+      name: name of the agent's tf.Module.
+
+    Raises:
+      ValueError: on a discrete or unbounded action spec or a bad setting.
+    """
+    tf.Module.__init__(self, name=name)
+    self._check_action_spec(action_spec)
+    if not 0.0 < gamma < 1.0:
+      raise ValueError(
+          f'CLearningAgent needs 0 < gamma < 1; got gamma={gamma}.')
+    if w_clipping is None:
+      w_clipping = 1.0 / (1.0 - gamma)
+    if not (w_clipping == -1 or w_clipping > 0):
+      raise ValueError(
+          f'CLearningAgent w_clipping must be None (1/(1-gamma)), -1 (no '
+          f'clipping) or > 0; got {w_clipping}.')
+    if actor_loss_type not in ACTOR_LOSS_TYPES:
+      raise ValueError(
+          f'CLearningAgent actor_loss_type must be one of {ACTOR_LOSS_TYPES}; '
+          f'got {actor_loss_type!r}.')
+
+    self._gamma = gamma
+    self._w_clipping = w_clipping
+    self._use_td_targets = use_td_targets
+    self._actor_loss_type = actor_loss_type
+    self._target_update_tau = target_update_tau
+    self._target_update_period = target_update_period
+    self._actor_optimizer = actor_optimizer
+    self._critic_optimizer = critic_optimizer
+    self._gradient_clipping = gradient_clipping
+
+    # Twin critics reduce the overestimation of w that a single classifier's
+    # errors would feed back through the TD target; the targets make it slow.
+    self._critic_network_1 = critic_network
+    self._critic_network_2 = critic_network.copy(name='CriticNetwork2')
+    self._target_critic_network_1 = critic_network.copy(
+        name='TargetCriticNetwork1')
+    self._target_critic_network_2 = critic_network.copy(
+        name='TargetCriticNetwork2')
+    for net in self._critic_networks + self._target_critic_networks:
+      net.create_variables()
+    self._actor_network = actor_network
+    self._actor_network.create_variables()
+    # Targets start equal to the critics even if initialize() is never called.
+    self._copy_critics_to_targets()
+    self._update_target = common.Periodically(
+        self._soft_update_targets, target_update_period, 'update_targets')
+
+    policy = actor_policy.ActorPolicy(
+        time_step_spec=time_step_spec,
+        action_spec=action_spec,
+        actor_network=self._actor_network,
+        training=False)
+
+    # Training data is not a Trajectory but already relabeled transitions with
+    # one outer (batch) dimension, so no time dimension is expected.
+    training_data_spec = RelabeledTransition(
+        observation=time_step_spec.observation,
+        action=action_spec,
+        next_observation=time_step_spec.observation,
+        goal_type=tf.TensorSpec((), tf.int32, name='goal_type'))
+
+    super().__init__(
+        time_step_spec,
+        action_spec,
+        policy=policy,
+        collect_policy=policy,
+        train_sequence_length=None,
+        num_outer_dims=1,
+        training_data_spec=training_data_spec,
+        debug_summaries=debug_summaries,
+        summarize_grads_and_vars=summarize_grads_and_vars,
+        train_step_counter=train_step_counter)
+
+  @property
+  def _critic_networks(self):
+    return [self._critic_network_1, self._critic_network_2]
+
+  @property
+  def _target_critic_networks(self):
+    return [self._target_critic_network_1, self._target_critic_network_2]
+
+  @staticmethod
+  def _check_action_spec(action_spec):
+    """Raises ValueError unless action_spec is one bounded float spec."""
+    flat = tf.nest.flatten(action_spec)
+    if (len(flat) != 1 or not flat[0].dtype.is_floating
+        or not isinstance(flat[0], tensor_spec.BoundedTensorSpec)):
+      raise ValueError(
+          'C-learning needs a single continuous (bounded, float) action spec, '
+          f'e.g. BoundedTensorSpec((2,), tf.float32, -1, 1); got '
+          f'{action_spec}.')
+
+  def _copy_critics_to_targets(self):
+    for source, target in zip(self._critic_networks,
+                              self._target_critic_networks):
+      common.soft_variables_update(source.variables, target.variables, tau=1.0)
+
+  def _soft_update_targets(self):
+    updates = [
+        common.soft_variables_update(
+            source.variables, target.variables,
+            tau=self._target_update_tau, tau_non_trainable=1.0)
+        for source, target in zip(self._critic_networks,
+                                  self._target_critic_networks)
+    ]
+    return tf.group(*updates)
+
+  def _initialize(self):
+    """Copies the critics' weights into the target critics."""
+    self._copy_critics_to_targets()
+
+  def _critic_logits(self, networks, observations, actions, training):
+    """Returns the logits [B] of each network in networks, as a list."""
+    return [
+        net((observations, actions), training=training)[0] for net in networks
+    ]
+
+  def _sample_actions(self, observations, training):
+    """Samples reparameterised actions from the actor."""
+    distribution, _ = self._actor_network(
+        observations, step_type=(), network_state=(), training=training)
+    return distribution.sample()
+
+  def critic_labels_and_weights(self, goal_types, w):
+    """Returns per-row (labels, weights) of the critic's cross-entropy.
+
+    NEXT: label 1, weight 1 - gamma. FUTURE: label 1, weight 1. Other goals
+    (RANDOM, ORIG, LAST): with TD targets label gamma*w/(1+gamma*w) and weight
+    1 + gamma*w, which is gamma*w*(-log C) + (-log(1-C)); without TD targets
+    label 0, weight 1.
+
+    Args:
+      goal_types: int vector [B] of GoalType values.
+      w: float vector [B], the (clipped) importance weight C'/(1-C') of the
+        target critics at the next state; ignored without TD targets.
+    """
+    goal_types = tf.convert_to_tensor(goal_types, tf.int32)
+    w = tf.convert_to_tensor(w, tf.float32)
+    is_next = tf.equal(goal_types, int(GoalType.NEXT))
+    is_future = tf.equal(goal_types, int(GoalType.FUTURE))
+    ones = tf.ones_like(w)
+    if self._use_td_targets:
+      gamma_w = self._gamma * w
+      other_labels = gamma_w / (1.0 + gamma_w)
+      other_weights = 1.0 + gamma_w
+    else:
+      other_labels = tf.zeros_like(w)
+      other_weights = ones
+    labels = tf.where(is_next | is_future, ones, other_labels)
+    weights = tf.where(
+        is_next, (1.0 - self._gamma) * ones,
+        tf.where(is_future, ones, other_weights))
+    return labels, weights
+
+  def importance_weights(self, next_observations, next_actions,
+                         training=False):
+    """Returns w = C'/(1-C') [B] of the min target critic, clipped, no grad."""
+    target_logits = self._critic_logits(
+        self._target_critic_networks, next_observations, next_actions,
+        training)
+    min_logit = tf.minimum(target_logits[0], target_logits[1])
+    # sigmoid(x)/(1-sigmoid(x)) = exp(x); clipping the logit before exp keeps
+    # w finite where C' is 1 to float precision.
+    max_log_w = (_MAX_LOG_W if self._w_clipping == -1
+                 else math.log(self._w_clipping))
+    w = tf.exp(tf.minimum(min_logit, max_log_w))
+    return tf.stop_gradient(w)
+
+  def critic_loss(self,
+                  observations,
+                  actions,
+                  next_observations,
+                  goal_types,
+                  next_actions=None,
+                  training=False,
+                  weights=None):
+    """Returns the critic loss, summed over the twin critics.
+
+    For each critic, the per-row loss is weight * BCE(label, logit) (labels and
+    weights from critic_labels_and_weights), and the critic's loss is the sum
+    of those over the batch divided by the batch size B (a plain mean; the
+    cross-entropy weights are not renormalised). The two critics' losses add.
+
+    Args:
+      observations: [B, obs_dim] concat(state, goal).
+      actions: [B, action_dim].
+      next_observations: [B, obs_dim] concat(next state, the same goal).
+      goal_types: int32 [B] GoalType per row.
+      next_actions: [B, action_dim] actions at the next state for the TD
+        target; None samples them from the actor. Unused without TD targets.
+      training: whether the networks run in training mode.
+      weights: optional per-row (or scalar) sample weights from train().
+    """
+    if self._use_td_targets:
+      if next_actions is None:
+        next_actions = self._sample_actions(next_observations, training=False)
+      w = self.importance_weights(next_observations, next_actions, training)
+    else:
+      w = tf.zeros(tf.shape(goal_types), tf.float32)
+    labels, label_weights = self.critic_labels_and_weights(goal_types, w)
+    labels = tf.stop_gradient(labels)
+    label_weights = tf.stop_gradient(label_weights)
+    if weights is not None:
+      label_weights = label_weights * tf.cast(weights, tf.float32)
+
+    total = 0.0
+    logits = self._critic_logits(
+        self._critic_networks, observations, actions, training)
+    for critic_logits in logits:
+      bce = tf.nn.sigmoid_cross_entropy_with_logits(
+          labels=labels, logits=critic_logits)
+      total += common.aggregate_losses(
+          per_example_loss=bce, sample_weight=label_weights).total_loss
+
+    if self._debug_summaries:
+      self._critic_debug_summaries(goal_types, w, logits[0])
+    tf.debugging.check_numerics(total, 'C-learning critic loss is inf or nan.')
+    return total
+
+  def _critic_debug_summaries(self, goal_types, w, logits):
+    """Writes the mean C per goal type and the distribution of w."""
+    with tf.name_scope('critic'):
+      c = tf.sigmoid(logits)
+      for goal_type in GoalType:
+        mask = tf.equal(goal_types, int(goal_type))
+        count = tf.reduce_sum(tf.cast(mask, tf.float32))
+        mean_c = tf.reduce_sum(tf.where(mask, c, 0.0)) / tf.maximum(count, 1.0)
+        tf.compat.v2.summary.scalar(
+            name=f'c_{goal_type.name.lower()}', data=mean_c,
+            step=self.train_step_counter)
+      common.generate_tensor_summaries('w', w, self.train_step_counter)
+
+  def actor_loss(self, observations, training=False, weights=None):
+    """Returns the actor loss: mean over the batch of -C or -log C.
+
+    Actions are sampled from the actor with the reparameterisation trick and
+    C is the smaller of the two critics (min over twins).
+
+    Args:
+      observations: [B, obs_dim] concat(state, goal).
+      training: whether the networks run in training mode.
+      weights: optional per-row (or scalar) sample weights from train().
+    """
+    actions = self._sample_actions(observations, training=training)
+    logits = self._critic_logits(
+        self._critic_networks, observations, actions, training=False)
+    # sigmoid is monotone, so the min of C is sigmoid of the min logit.
+    min_logit = tf.minimum(logits[0], logits[1])
+    if self._actor_loss_type == 'c':
+      per_row = -tf.sigmoid(min_logit)
+    else:
+      per_row = tf.nn.softplus(-min_logit)  # -log sigmoid(x), stably.
+    loss = common.aggregate_losses(
+        per_example_loss=per_row, sample_weight=weights).total_loss
+    tf.debugging.check_numerics(loss, 'C-learning actor loss is inf or nan.')
+    return loss
+
+  def _check_experience(self, experience):
+    if not isinstance(experience, RelabeledTransition):
+      raise TypeError(
+          'CLearningAgent trains on c_learning.relabel.RelabeledTransition '
+          f'batches; got {type(experience).__name__}.')
+
+  def _apply_gradients(self, loss, variables, tape, optimizer):
+    grads_and_vars = list(zip(tape.gradient(loss, variables), variables))
+    if self._gradient_clipping is not None:
+      grads_and_vars = eager_utils.clip_gradient_norms(
+          grads_and_vars, self._gradient_clipping)
+    if self._summarize_grads_and_vars:
+      eager_utils.add_variables_summaries(grads_and_vars,
+                                          self.train_step_counter)
+      eager_utils.add_gradients_summaries(grads_and_vars,
+                                          self.train_step_counter)
+    optimizer.apply_gradients(grads_and_vars)
+
+  def _train(self, experience, weights):
+    """Takes one critic step, one actor step and a target update."""
+    self._check_experience(experience)
+    critic_variables = (self._critic_network_1.trainable_variables +
+                        self._critic_network_2.trainable_variables)
+    with tf.GradientTape(watch_accessed_variables=False) as tape:
+      tape.watch(critic_variables)
+      critic_loss = self.critic_loss(
+          experience.observation, experience.action,
+          experience.next_observation, experience.goal_type,
+          weights=weights, training=True)
+    self._apply_gradients(critic_loss, critic_variables, tape,
+                          self._critic_optimizer)
+
+    actor_variables = self._actor_network.trainable_variables
+    with tf.GradientTape(watch_accessed_variables=False) as tape:
+      tape.watch(actor_variables)
+      actor_loss = self.actor_loss(
+          experience.observation, weights=weights, training=True)
+    self._apply_gradients(actor_loss, actor_variables, tape,
+                          self._actor_optimizer)
+
+    if self.summaries_enabled:
+      with tf.name_scope('Losses'):
+        tf.compat.v2.summary.scalar(
+            name='critic_loss', data=critic_loss, step=self.train_step_counter)
+        tf.compat.v2.summary.scalar(
+            name='actor_loss', data=actor_loss, step=self.train_step_counter)
+
+    self.train_step_counter.assign_add(1)
+    self._update_target()
+    return tf_agent.LossInfo(
+        loss=critic_loss + actor_loss,
+        extra=CLearningLossInfo(critic_loss=critic_loss, actor_loss=actor_loss))
+
+  def _loss(self, experience, weights=None, training=False):
+    """Returns both losses on experience without changing any variable."""
+    self._check_experience(experience)
+    critic_loss = self.critic_loss(
+        experience.observation, experience.action,
+        experience.next_observation, experience.goal_type,
+        weights=weights, training=training)
+    actor_loss = self.actor_loss(
+        experience.observation, weights=weights, training=training)
+    return tf_agent.LossInfo(
+        loss=critic_loss + actor_loss,
+        extra=CLearningLossInfo(critic_loss=critic_loss, actor_loss=actor_loss))

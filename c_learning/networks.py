@@ -1,0 +1,92 @@
+"""C-learning networks: the goal classifier critic and the tanh-Gaussian actor."""
+import functools
+
+import gin
+import tensorflow as tf
+from tf_agents.agents.sac import sac_agent
+from tf_agents.agents.sac import tanh_normal_projection_network
+from tf_agents.networks import actor_distribution_network
+from tf_agents.networks import network
+
+
+@gin.configurable
+class ClassifierCriticNetwork(network.Network):
+  """MLP over concat(observation, action) that returns the logit of C(s, a, g).
+
+  The observation already holds concat(state, goal), so the network sees
+  (s, g, a). It returns logits, one per row (shape [B]); the caller applies the
+  sigmoid, which lets losses use the numerically stable cross-entropy on logits.
+  """
+
+  def __init__(self,
+               input_tensor_spec,
+               fc_layer_params=(256, 256),
+               activation_fn=tf.keras.activations.relu,
+               kernel_initializer='glorot_uniform',
+               last_kernel_initializer='glorot_uniform',
+               name='ClassifierCriticNetwork'):
+    """Creates the critic.
+
+    Args:
+      input_tensor_spec: (observation_spec, action_spec), each a rank-1
+        TensorSpec.
+      fc_layer_params: sizes of the hidden layers; () gives a linear classifier.
+      activation_fn: activation of the hidden layers.
+      kernel_initializer: initializer of the hidden layers' kernels.
+      last_kernel_initializer: initializer of the output layer's kernel.
+      name: name of the network.
+    """
+    observation_spec, action_spec = input_tensor_spec
+    for what, spec in (('observation', observation_spec),
+                       ('action', action_spec)):
+      if not isinstance(spec, tf.TensorSpec) or spec.shape.rank != 1:
+        raise ValueError(
+            f'ClassifierCriticNetwork needs a single rank-1 {what} spec; '
+            f'got {spec}.')
+    super().__init__(
+        input_tensor_spec=input_tensor_spec, state_spec=(), name=name)
+    self._hidden_layers = [
+        tf.keras.layers.Dense(
+            units,
+            activation=activation_fn,
+            kernel_initializer=kernel_initializer,
+            name=f'hidden_{i}')
+        for i, units in enumerate(fc_layer_params)
+    ]
+    self._logit_layer = tf.keras.layers.Dense(
+        1, kernel_initializer=last_kernel_initializer, name='logit')
+
+  def call(self, inputs, step_type=(), network_state=(), training=False):
+    """Returns (logits [B], network_state)."""
+    del step_type  # The classifier is feed-forward.
+    observations, actions = inputs
+    x = tf.concat([tf.cast(observations, tf.float32),
+                   tf.cast(actions, tf.float32)], axis=-1)
+    for layer in self._hidden_layers:
+      x = layer(x, training=training)
+    logits = self._logit_layer(x, training=training)
+    return tf.squeeze(logits, axis=-1), network_state
+
+
+@gin.configurable
+def build_actor_network(observation_spec, action_spec,
+                        fc_layer_params=(256, 256)):
+  """Returns the tanh-Gaussian actor: an ActorDistributionNetwork as in SAC."""
+  # The log-std clip to [-20, 2] keeps the Gaussian from collapsing or exploding
+  # early in training; it is TF-Agents' SAC default.
+  projection = functools.partial(
+      tanh_normal_projection_network.TanhNormalProjectionNetwork,
+      std_transform=sac_agent.std_clip_transform)
+  return actor_distribution_network.ActorDistributionNetwork(
+      observation_spec,
+      action_spec,
+      fc_layer_params=fc_layer_params,
+      continuous_projection_net=projection)
+
+
+@gin.configurable
+def build_critic_network(observation_spec, action_spec,
+                         fc_layer_params=(256, 256)):
+  """Returns the classifier critic over (observation, action)."""
+  return ClassifierCriticNetwork((observation_spec, action_spec),
+                                 fc_layer_params=fc_layer_params)
