@@ -12,13 +12,18 @@ class ConfigError(ValueError):
 
 
 def register_configurables():
-  """Imports every module that defines a configurable, so bindings to them resolve."""
+  """Imports the library modules that define configurables, so bindings to them resolve.
+
+  Entry points (train_eval) are left out: they are already loaded, possibly as
+  __main__, and a second import would register their flags and configurables twice.
+  """
   # pylint: disable=g-import-not-at-top,unused-import
   from c_learning import agents
   from c_learning import envs
   from c_learning import metrics
   from c_learning import relabel
-  from c_learning import train_eval
+  from c_learning.agents import c_learning_agent
+  from c_learning.agents import factory
 
 
 def parse(gin_files=None, gin_bindings=None):

@@ -2,7 +2,6 @@
 import gin
 import tensorflow as tf
 from tf_agents.metrics import tf_metric
-from tf_agents.metrics import tf_metrics
 
 _STATISTICS = ('InitialDistance', 'FinalDistance', 'MinimumDistance',
                'DeltaDistance', 'SuccessRate')
@@ -44,8 +43,12 @@ class GoalDistanceMetrics(tf_metric.TFMultiMetricStepMetric):
                                 name='initial')
     self._minimum = tf.Variable(tf.zeros([batch_size, views]), trainable=False,
                                 name='minimum')
-    self._episodes = [tf_metrics.TFDeque(buffer_size, tf.float32, name=n)
-                      for n in names]
+    # The last buffer_size finished episodes' statistics, one column a name.
+    self._buffer_size = buffer_size
+    self._episodes = tf.Variable(tf.zeros([buffer_size, len(names)]),
+                                 trainable=False, name='episodes')
+    self._num_finished = tf.Variable(tf.constant(0, tf.int64), trainable=False,
+                                     name='num_finished')
 
   def distances(self, observation):
     """[batch, views] distances of each view for a batch of observations."""
@@ -68,23 +71,27 @@ class GoalDistanceMetrics(tf_metric.TFMultiMetricStepMetric):
     # [batch, statistic, view] -> per name, in the order of metric_names.
     per_name = tf.reshape(tf.transpose(stats, [0, 2, 1]), [tf.shape(stats)[0], -1])
     finished = tf.boolean_mask(per_name, last)
-    for index, deque in enumerate(self._episodes):
-      deque.extend(finished[:, index])
+    slots = (self._num_finished + tf.range(tf.shape(finished, out_type=tf.int64)[0])
+             ) % self._buffer_size
+    self._episodes.scatter_nd_update(slots[:, None], finished)
+    self._num_finished.assign_add(tf.shape(finished, out_type=tf.int64)[0])
     return trajectory
 
   def result(self):
-    return [deque.mean() for deque in self._episodes]
+    count = self.num_episodes()
+    mean = (tf.reduce_sum(self._episodes[:count], axis=0)
+            / tf.cast(tf.maximum(count, 1), tf.float32))
+    return tf.unstack(mean)
 
   def result_dict(self):
     """Name -> latest value, as Python floats."""
     return {name: float(value) for name, value in zip(self.metric_names, self.result())}
 
   def num_episodes(self):
-    return self._episodes[0].length
+    return tf.minimum(self._num_finished, self._buffer_size)
 
   def reset(self):
-    for deque in self._episodes:
-      deque.clear()
+    self._num_finished.assign(0)
 
   def tf_summaries(self, train_step=None, step_metrics=()):
     """Writes one scalar a statistic, tagged <prefix>/<name> (e.g. Metrics/FinalDistance)."""

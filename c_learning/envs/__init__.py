@@ -1,0 +1,82 @@
+"""Goal-conditioned environments by name: `load(env_name)` builds the train and eval envs."""
+import ctypes.util
+import os
+
+# MuJoCo picks its GL backend when it is imported. Default to OSMesa for
+# headless rendering, but only where the library exists, so that importing
+# never fails, and never over a choice the user made.
+if 'MUJOCO_GL' not in os.environ and ctypes.util.find_library('OSMesa'):
+  os.environ['MUJOCO_GL'] = 'osmesa'
+  os.environ.setdefault('PYOPENGL_PLATFORM', 'osmesa')
+
+# pylint: disable=g-import-not-at-top,wrong-import-position
+import numpy as np
+from tf_agents.environments import tf_py_environment
+from tf_agents.environments import wrappers
+
+from c_learning import relabel
+from c_learning.envs import point_mass
+from c_learning.envs import sawyer
+
+_LOADERS = {
+    'sawyer_reach': sawyer.load_sawyer_reach,
+    'sawyer_push': sawyer.load_sawyer_push,
+    'sawyer_drawer': sawyer.load_sawyer_drawer,
+    'sawyer_window': sawyer.load_sawyer_window,
+    'sawyer_faucet': sawyer.load_sawyer_faucet,
+    'point_mass': point_mass.load_point_mass,
+}
+ENV_NAMES = sorted(_LOADERS)
+
+
+def eval_seed(seed):
+  """The eval env's seed: fixed by `seed`, and different from it."""
+  # Hashing (rather than seed + k) keeps one run's eval seed from being
+  # another run's train seed.
+  derived = int(np.random.SeedSequence([seed, 1]).generate_state(1)[0])
+  return derived if derived != seed else derived + 1
+
+
+def load_py_environment(env_name, seed=0):
+  """The named task as a time-limited PyEnvironment, goal not sliced (for controllers, tests)."""
+  if env_name not in _LOADERS:
+    raise ValueError(f'Unknown env_name {env_name!r}; valid names: '
+                     f'{", ".join(ENV_NAMES)}.')
+  if not (isinstance(seed, (int, np.integer)) and seed >= 0):
+    raise ValueError(f'seed must be a non-negative int, got {seed!r}.')
+  return _LOADERS[env_name](seed=int(seed))
+
+
+def load(env_name, goal_slice=None, seed=0):
+  """Creates the train and eval environments of a goal-conditioned task.
+
+  An observation is concat(state, goal_slice(goal)): the full state and the
+  goal dimensions that obs_to_goal selects.
+
+  Args:
+    env_name: one of ENV_NAMES.
+    goal_slice: a relabel.GoalSlice; None means relabel.obs_to_goal() (gin).
+    seed: seeds the train env; the eval env gets eval_seed(seed), so its goals
+      differ from the train env's but are the same on every run.
+
+  Returns:
+    (train_env, eval_env, obs_dim): two TFPyEnvironments, and the state width.
+  """
+  train_py_env = load_py_environment(env_name, seed)
+  obs_dim = train_py_env.observation_spec().shape[0] // 2
+  if goal_slice is None:
+    goal_slice = relabel.obs_to_goal()
+  start, end = goal_slice.resolve(obs_dim)
+  eval_py_env = load_py_environment(env_name, eval_seed(seed))
+  keep = np.concatenate([np.arange(obs_dim), obs_dim + np.arange(start, end)])
+  train_env, eval_env = (
+      tf_py_environment.TFPyEnvironment(
+          wrappers.ObservationFilterWrapper(py_env, keep))
+      for py_env in (train_py_env, eval_py_env))
+  return train_env, eval_env, obs_dim
+
+
+def physics_blowups(tf_env):
+  """Episodes ended by a physics blow-up so far, summed over the environments of tf_env."""
+  # Wrappers forward attribute reads to the PyEnvironment that counts them.
+  return sum(getattr(env, 'physics_blowups', 0) for env in tf_env.pyenv.envs)

@@ -1,0 +1,399 @@
+"""Goal-conditioned Sawyer tasks (reach, push, drawer, window, faucet) on metaworld v3.
+
+Every task's observation is concat(state, goal), float32, 6 + 6 wide:
+  state = hand xyz + object xyz (puck, drawer handle, window handle or faucet
+          handle; reach keeps the puck),
+  goal  = arm goal xyz + object goal xyz.
+Reward is always 0 and no task terminates: the loaders' TimeLimit ends episodes.
+The goal marker in the scene is the object goal (the hand goal for reach).
+
+`arm_goal_type` (push, drawer, window, faucet) picks the arm part of the goal:
+'goal' = the object goal, 'puck' = the object's initial position, 'random' =
+an independent sample from the object-goal distribution.
+
+Each task keeps its own np.random.Generator seeded at construction; metaworld
+is seeded at construction too and its own randomisation is overridden, so
+the same seed gives the same episodes in any process.
+"""
+import gin
+import gymnasium
+from metaworld.env_dict import ALL_V3_ENVIRONMENTS_GOAL_OBSERVABLE
+import mujoco
+import numpy as np
+
+from c_learning.envs import gymnasium_adapter
+
+OBS_DIM = 6
+ARM_GOAL_TYPES = ('random', 'puck', 'goal')
+
+# metaworld raises ValueError once its step counter reaches max_path_length
+# (500). The TimeLimit wrapper ends our episodes; this keeps metaworld's own
+# limit out of reach for any episode length a user may choose.
+_NO_PATH_LIMIT = 2**62
+
+# MuJoCo counts these when the integrator goes unstable (and resets the data).
+_INSTABILITY_WARNINGS = (
+    mujoco.mjtWarning.mjWARN_BADCTRL,
+    mujoco.mjtWarning.mjWARN_BADQACC,
+    mujoco.mjtWarning.mjWARN_BADQPOS,
+    mujoco.mjtWarning.mjWARN_BADQVEL,
+)
+
+
+def _check_arm_goal_type(binding, arm_goal_type, allowed=ARM_GOAL_TYPES):
+  if arm_goal_type not in allowed:
+    raise ValueError(f'{binding}={arm_goal_type!r} is not one of '
+                     f'{", ".join(repr(a) for a in allowed)}.')
+
+
+class SawyerTask(gymnasium.Env):
+  """Base of the goal-conditioned Sawyer tasks: state, goals, blow-ups, rendering."""
+
+  metadata = {'render_modes': ['rgb_array']}
+  METAWORLD_NAME = None  # a metaworld v3 task name, e.g. 'push-v3'
+  # A free camera looking across the table from the robot's left: the arm
+  # stays at the side of the frame, clear of the goal markers.
+  CAMERA = dict(lookat=(0.0, 0.72, 0.1), distance=1.05, azimuth=30.0,
+                elevation=-28.0)
+
+  def __init__(self, seed=0, render_height=240, render_width=320):
+    self.render_mode = 'rgb_array'
+    self._render_size = (render_height, render_width)
+    self._renderer = None
+    self._rng = np.random.default_rng(seed)
+    self._mw = ALL_V3_ENVIRONMENTS_GOAL_OBSERVABLE[
+        f'{self.METAWORLD_NAME}-goal-observable'](seed=seed)
+    self._mw.max_path_length = _NO_PATH_LIMIT
+    self.observation_space = gymnasium.spaces.Box(
+        -np.inf, np.inf, (2 * OBS_DIM,), np.float32)
+    self.action_space = gymnasium.spaces.Box(-1.0, 1.0, (4,), np.float32)
+    self.arm_goal = np.zeros(3)
+    self.object_goal = np.zeros(3)
+    # A first reset makes the goal defined and checks gin bindings at load.
+    self.reset()
+
+  @property
+  def metaworld_env(self):
+    return self._mw
+
+  @property
+  def goal(self):
+    """The goal half of the observation: arm goal xyz + object goal xyz."""
+    return np.concatenate([self.arm_goal, self.object_goal])
+
+  def hand_pos(self):
+    return np.array(self._mw.get_endeff_pos(), np.float64)
+
+  def object_pos(self):
+    return np.array(self._mw._get_pos_objects(), np.float64)  # pylint: disable=protected-access
+
+  def state(self):
+    """The state half of the observation: hand xyz + object xyz."""
+    return np.concatenate([self.hand_pos(), self.object_pos()])
+
+  def _observation(self):
+    return np.concatenate([self.state(), self.goal]).astype(np.float32)
+
+  def _instability_count(self):
+    return sum(int(self._mw.data.warning[w].number)
+               for w in _INSTABILITY_WARNINGS)
+
+  def _sim_is_finite(self):
+    data = self._mw.data
+    return bool(np.all(np.isfinite(data.qpos)) and
+                np.all(np.isfinite(data.qvel)) and
+                np.all(np.isfinite(data.mocap_pos)))
+
+  def step(self, action):
+    warnings_before = self._instability_count()
+    try:
+      self._mw.step(np.asarray(action, np.float64))
+    except ValueError:
+      # metaworld's reward code can raise on a NaN state; anything else is a bug.
+      if self._sim_is_finite():
+        raise
+    observation = self._observation()
+    blowup = (self._instability_count() > warnings_before
+              or self._mw._did_see_sim_exception  # pylint: disable=protected-access
+              or not self._sim_is_finite()
+              or not np.all(np.isfinite(observation)))
+    info = {gymnasium_adapter.PHYSICS_BLOWUP_KEY: blowup}
+    return observation, 0.0, False, blowup, info
+
+  def _reset_sim(self, seed, hand_init_pos=None):
+    """Resets metaworld (its step counter and the arm); reseeds if `seed` is given."""
+    if seed is not None:
+      self._rng = np.random.default_rng(seed)
+      self._mw.seed(seed)
+    if hand_init_pos is not None:
+      self._mw.hand_init_pos = np.asarray(hand_init_pos, np.float64)
+    self._mw.reset()
+    self._mw._did_see_sim_exception = False  # pylint: disable=protected-access
+
+  def _forward(self):
+    mujoco.mj_forward(self._mw.model, self._mw.data)
+
+  def _set_goal_marker(self, position):
+    """Puts metaworld's goal site (the drawn marker) at `position`."""
+    site_name = self._mw._target_site_config[0][0]  # pylint: disable=protected-access
+    self._mw.model.site(site_name).pos = position
+    # metaworld re-places the site at _target_pos after every step.
+    self._mw._target_pos = np.array(position, np.float64)  # pylint: disable=protected-access
+    self._forward()
+
+  def _set_joint(self, joint_name, value):
+    joint = self._mw.data.joint(joint_name)
+    joint.qpos[0] = value
+    joint.qvel[0] = 0.0
+    self._forward()
+
+  def _object_pos_at(self, joint_name, value):
+    """Where the object would be with `joint_name` at `value` (state is restored)."""
+    saved = float(self._mw.data.joint(joint_name).qpos[0])
+    self._set_joint(joint_name, value)
+    position = self.object_pos()
+    self._set_joint(joint_name, saved)
+    return position
+
+  def _arm_goal(self, arm_goal_type, object_init, sample_object_goal):
+    if arm_goal_type == 'goal':
+      return self.object_goal.copy()
+    if arm_goal_type == 'puck':
+      return object_init.copy()
+    return sample_object_goal()
+
+  def render(self):
+    """An HxWx3 uint8 frame (needs MUJOCO_GL=osmesa or egl when headless)."""
+    if self._renderer is None:
+      height, width = self._render_size
+      self._renderer = mujoco.Renderer(self._mw.model, height, width)
+      self._camera = mujoco.MjvCamera()
+      self._camera.type = mujoco.mjtCamera.mjCAMERA_FREE
+      self._camera.lookat[:] = self.CAMERA['lookat']
+      self._camera.distance = self.CAMERA['distance']
+      self._camera.azimuth = self.CAMERA['azimuth']
+      self._camera.elevation = self.CAMERA['elevation']
+    self._renderer.update_scene(self._mw.data, camera=self._camera)
+    return self._renderer.render().copy()
+
+  def close(self):
+    if self._renderer is not None:
+      self._renderer.close()
+      self._renderer = None
+    self._mw.close()
+
+
+class SawyerReach(SawyerTask):
+  """Move the hand to a goal; the puck stays put and is its own (constant) goal."""
+
+  METAWORLD_NAME = 'reach-v3'
+  HAND_GOAL_LOW = (-0.1, 0.8, 0.05)
+  HAND_GOAL_HIGH = (0.1, 0.9, 0.3)
+  PUCK_XY = (0.0, 0.6)
+
+  def reset(self, *, seed=None, options=None):
+    del options
+    self._reset_sim(seed)
+    puck = self.object_pos()
+    self._mw._set_obj_xyz(np.array([*self.PUCK_XY, puck[2]]))  # pylint: disable=protected-access
+    self.arm_goal = self._rng.uniform(self.HAND_GOAL_LOW, self.HAND_GOAL_HIGH)
+    # The puck is not part of the task: its goal is where it already is.
+    self.object_goal = self.object_pos()
+    self._set_goal_marker(self.arm_goal)
+    return self._observation(), {}
+
+
+class SawyerPush(SawyerTask):
+  """Push the puck to a goal on the table (or, with fix_z=False, above it)."""
+
+  METAWORLD_NAME = 'push-v3'
+  HAND_INIT = (0.0, 0.6, 0.2)
+  # Kept above the puck's height so a random start never lands on the puck.
+  HAND_INIT_LOW = (-0.1, 0.5, 0.15)
+  HAND_INIT_HIGH = (0.1, 0.7, 0.3)
+  PUCK_INIT_XY = (0.0, 0.6)
+  PUCK_INIT_LOW = (-0.1, 0.6)
+  PUCK_INIT_HIGH = (0.1, 0.7)
+  GOAL_X = (-0.1, 0.1)
+  GOAL_Y_HIGH = 0.9
+  GOAL_Z = (0.05, 0.3)
+
+  def __init__(self, seed=0, random_init=False, goal_y_low=0.8, **kwargs):
+    self.random_init = random_init
+    self.goal_low = np.array([self.GOAL_X[0], goal_y_low, self.GOAL_Z[0]])
+    self.goal_high = np.array([self.GOAL_X[1], self.GOAL_Y_HIGH, self.GOAL_Z[1]])
+    super().__init__(seed=seed, **kwargs)
+
+  @gin.configurable(module='SawyerPush')
+  def reset(self, *, seed=None, options=None, arm_goal_type='random',
+            fix_z=True):
+    """Resets the arm and puck and samples the goals.
+
+    Args:
+      seed: reseeds the task when given.
+      options: unused (gymnasium API).
+      arm_goal_type: 'random', 'puck' or 'goal' (see the module docstring).
+      fix_z: put the goals at the resting puck's height (on the table);
+        otherwise their z is uniform in GOAL_Z. (The 2020 code defaulted to
+        False; the paper's push runs all set True, the default here.)
+    """
+    del options
+    _check_arm_goal_type('SawyerPush.reset.arm_goal_type', arm_goal_type)
+    hand_init = (self._rng.uniform(self.HAND_INIT_LOW, self.HAND_INIT_HIGH)
+                 if self.random_init else self.HAND_INIT)
+    self._reset_sim(seed, hand_init_pos=hand_init)
+    puck_xy = (self._rng.uniform(self.PUCK_INIT_LOW, self.PUCK_INIT_HIGH)
+               if self.random_init else self.PUCK_INIT_XY)
+    table_z = self.object_pos()[2]
+    self._mw._set_obj_xyz(np.array([*puck_xy, table_z]))  # pylint: disable=protected-access
+    puck = self.object_pos()
+
+    def sample_goal():
+      goal = self._rng.uniform(self.goal_low, self.goal_high)
+      if fix_z:
+        goal[2] = table_z
+      return goal
+
+    self.object_goal = sample_goal()
+    self.arm_goal = self._arm_goal(arm_goal_type, puck, sample_goal)
+    self._set_goal_marker(self.object_goal)
+    return self._observation(), {}
+
+
+class SawyerArticulated(SawyerTask):
+  """A task whose object moves on one joint; goals are where the object is at a joint value."""
+
+  JOINT = None  # the object's joint in metaworld's model
+  INIT_RANGE = None  # where the joint starts, uniform
+  GOAL_RANGE = None  # where the joint's goal is, uniform
+
+  def _place_body(self):
+    """Puts the object's body where the task wants it (before sampling)."""
+
+  def _reset_articulated(self, seed, binding, arm_goal_type):
+    _check_arm_goal_type(binding, arm_goal_type)
+    self._reset_sim(seed)
+    self._place_body()
+    self._set_joint(self.JOINT, self._rng.uniform(*self.INIT_RANGE))
+    handle = self.object_pos()
+
+    def sample_goal():
+      return self._object_pos_at(self.JOINT, self._rng.uniform(*self.GOAL_RANGE))
+
+    self.object_goal = sample_goal()
+    self.arm_goal = self._arm_goal(arm_goal_type, handle, sample_goal)
+    self._set_goal_marker(self.object_goal)
+    return self._observation(), {}
+
+
+class SawyerDrawer(SawyerArticulated):
+  """Slide the drawer so its handle reaches a goal along y (open or close)."""
+
+  METAWORLD_NAME = 'drawer-open-v3'
+  JOINT = 'goal_slidey'
+  # The whole joint range: the drawer starts anywhere from closed to open.
+  INIT_RANGE = (-0.16, 0.0)
+  GOAL_RANGE = (-0.16, 0.0)
+  DRAWER_POS = (0.0, 0.9, 0.0)
+
+  def _place_body(self):
+    self._mw.model.body('drawer').pos = self.DRAWER_POS
+
+  @gin.configurable(module='SawyerDrawer')
+  def reset(self, *, seed=None, options=None, arm_goal_type='puck'):
+    """Resets the arm and drawer and samples the goals (arm_goal_type: module docstring)."""
+    del options
+    return self._reset_articulated(
+        seed, 'SawyerDrawer.reset.arm_goal_type', arm_goal_type)
+
+
+class SawyerWindow(SawyerArticulated):
+  """Slide the window so its handle reaches a goal along x; the window's x is random."""
+
+  METAWORLD_NAME = 'window-open-v3'
+  JOINT = 'window_slide'
+  INIT_RANGE = (0.0, 0.0)  # closed
+  GOAL_RANGE = (0.0, 0.2)
+  WINDOW_X = (-0.1, 0.1)
+  WINDOW_YZ = (0.785, 0.16)
+
+  def _place_body(self):
+    x = self._rng.uniform(*self.WINDOW_X)
+    self._mw.model.body('window').pos = (x, *self.WINDOW_YZ)
+
+  @gin.configurable(module='SawyerWindow')
+  def reset(self, *, seed=None, options=None, arm_goal_type='random'):
+    """Resets the arm and window and samples the goals (arm_goal_type: module docstring)."""
+    del options
+    return self._reset_articulated(
+        seed, 'SawyerWindow.reset.arm_goal_type', arm_goal_type)
+
+
+class SawyerFaucet(SawyerArticulated):
+  """Turn the faucet so its handle reaches a goal angle (both start and goal random)."""
+
+  METAWORLD_NAME = 'faucet-open-v3'
+  JOINT = 'knob_Joint_1'
+  INIT_RANGE = (-np.pi / 2, np.pi / 2)
+  GOAL_RANGE = (-np.pi / 2, np.pi / 2)
+  BASE_POS = (0.0, 0.8, 0.0)
+
+  def _place_body(self):
+    self._mw.model.body('faucetBase').pos = self.BASE_POS
+    # metaworld draws this goal as a 5 mm dot; make it as visible as the
+    # others, and hide its unused 'close' goal so one marker shows.
+    self._mw.model.site('goal_open').size[0] = 0.02
+    self._mw.model.site('goal_close').rgba[3] = 0.0
+
+  @gin.configurable(module='SawyerFaucet')
+  def reset(self, *, seed=None, options=None, arm_goal_type='goal'):
+    """Resets the arm and faucet and samples the goals (arm_goal_type: module docstring)."""
+    del options
+    return self._reset_articulated(
+        seed, 'SawyerFaucet.reset.arm_goal_type', arm_goal_type)
+
+
+@gin.configurable
+def load_sawyer_reach(seed=0, max_episode_steps=50):
+  """The reach task as a time-limited PyEnvironment."""
+  return gymnasium_adapter.time_limited(SawyerReach(seed=seed),
+                                        max_episode_steps)
+
+
+@gin.configurable
+def load_sawyer_push(seed=0, max_episode_steps=151, random_init=False,
+                     wide_goals=False):
+  """The push task as a time-limited PyEnvironment.
+
+  Args:
+    seed: seeds metaworld and the task's goal sampling.
+    max_episode_steps: episode length.
+    random_init: randomise the initial arm and puck positions (otherwise both
+      start at the same place every episode).
+    wide_goals: puck goals with y in [0.5, 0.9] instead of [0.8, 0.9] (y points
+      from the robot across the table).
+  """
+  goal_y_low = 0.5 if wide_goals else 0.8
+  task = SawyerPush(seed=seed, random_init=random_init, goal_y_low=goal_y_low)
+  return gymnasium_adapter.time_limited(task, max_episode_steps)
+
+
+@gin.configurable
+def load_sawyer_drawer(seed=0, max_episode_steps=151):
+  """The drawer task as a time-limited PyEnvironment."""
+  return gymnasium_adapter.time_limited(SawyerDrawer(seed=seed),
+                                        max_episode_steps)
+
+
+@gin.configurable
+def load_sawyer_window(seed=0, max_episode_steps=151):
+  """The window task as a time-limited PyEnvironment."""
+  return gymnasium_adapter.time_limited(SawyerWindow(seed=seed),
+                                        max_episode_steps)
+
+
+@gin.configurable
+def load_sawyer_faucet(seed=0, max_episode_steps=151):
+  """The faucet task as a time-limited PyEnvironment."""
+  return gymnasium_adapter.time_limited(SawyerFaucet(seed=seed),
+                                        max_episode_steps)

@@ -1,0 +1,65 @@
+"""The tasks are real: scripted controllers reach the goals; a random policy does not."""
+import gin
+import numpy as np
+import pytest
+
+from c_learning import envs
+from c_learning.envs import controllers
+
+SUCCESS_DISTANCE = 0.05
+
+# (task, episodes, fewest controller successes). The drawer runs more
+# episodes: its goal is often near its random start, so chance scores higher.
+CASES = [
+    ('sawyer_reach', 10, 9),
+    ('sawyer_push', 10, 6),
+    ('sawyer_drawer', 20, 16),
+    ('sawyer_window', 10, 8),
+    ('sawyer_faucet', 10, 8),
+    ('point_mass', 10, 10),
+]
+
+
+@pytest.fixture(autouse=True)
+def clear_gin():
+  gin.clear_config()
+  yield
+  gin.clear_config()
+
+
+def _final_distances(env_name, policy, episodes, seed=0):
+  py_env = envs.load_py_environment(env_name, seed)
+  finals = controllers.rollout(py_env, policy, episodes)
+  return np.array([controllers.task_distance(env_name, o) for o in finals])
+
+
+@pytest.mark.parametrize('env_name, episodes, fewest_successes', CASES)
+def test_controller_reaches_goals_and_random_policy_does_not(
+    env_name, episodes, fewest_successes):
+  controller = _final_distances(env_name, controllers.CONTROLLERS[env_name],
+                                episodes)
+  action_dim = 2 if env_name == 'point_mass' else 4
+  random = _final_distances(env_name,
+                            controllers.random_policy(0, action_dim), episodes)
+  controller_successes = int(np.sum(controller < SUCCESS_DISTANCE))
+  random_successes = int(np.sum(random < SUCCESS_DISTANCE))
+  assert controller_successes >= fewest_successes, controller
+  # Clearly worse: at least 30% of the episodes fewer successes, and a final
+  # distance several times larger.
+  assert random_successes <= controller_successes - 0.3 * episodes, random
+  assert np.median(random) > 3 * np.median(controller)
+
+
+def test_push_controller_with_the_papers_wide_goals_and_random_init():
+  gin.parse_config(['load_sawyer_push.wide_goals = True',
+                    'load_sawyer_push.random_init = True',
+                    'SawyerPush.reset.arm_goal_type = "goal"'])
+  distances = _final_distances('sawyer_push', controllers.push, 6)
+  assert np.sum(distances < SUCCESS_DISTANCE) >= 4, distances
+
+
+def test_task_distance_measures_the_task_part():
+  observation = np.array([1, 2, 3, 4, 5, 6, 1, 2, 3, 4, 5, 9], np.float32)
+  assert controllers.task_distance('sawyer_reach', observation) == 0.0
+  assert controllers.task_distance('sawyer_push', observation) == 3.0
+  assert controllers.task_distance('point_mass', [0, 0, 3, 4]) == 5.0
