@@ -114,11 +114,33 @@ class GoalReplayBuffer(replay_buffer.ReplayBuffer):
     envs = tf.range(self._batch_size, dtype=tf.int64)
     index = tf.boolean_mask(
         tf.stack([envs, row_id % self._max_length], axis=1), is_real)
+    # An env reset mid-episode (a restart, a resumed run) abandons its episode:
+    # close it at its newest row so no future goal crosses into the new one.
+    previous_id = row_id - 1
+    abandoned = is_first & is_real & (row_id > 0) & tf.equal(
+        tf.gather_nd(self._episode_end,
+                     tf.stack([envs, previous_id % self._max_length], axis=1)),
+        _ONGOING)
+    closed_abandoned = tf.cond(tf.reduce_any(abandoned),
+                               lambda: self._close_episodes(previous_id, abandoned),
+                               lambda: tf.constant(False))
+    with tf.control_dependencies([closed_abandoned]):
+      writes = self._write(index, is_real, row_id, transition, is_first)
+    closing = is_last & is_real
+    with tf.control_dependencies(writes):
+      closed = tf.cond(tf.reduce_any(closing),
+                       lambda: self._close_episodes(row_id, closing),
+                       lambda: tf.constant(False))
+    with tf.control_dependencies([closed]):
+      return self._num_added.assign_add(tf.cast(is_real, tf.int64))
+
+  def _write(self, index, is_real, row_id, transition, is_first):
+    """Writes the real rows of one step and opens the episodes that start with it."""
 
     def write(variable, values):
       return variable.scatter_nd_update(index, tf.boolean_mask(values, is_real))
 
-    writes = [
+    return [
         write(self._observations, transition.observation),
         write(self._actions, transition.action),
         write(self._next_observations, transition.next_observation),
@@ -127,13 +149,6 @@ class GoalReplayBuffer(replay_buffer.ReplayBuffer):
         self._episode_start.assign(
             tf.where(is_first & is_real, row_id, self._episode_start)),
     ]
-    closing = is_last & is_real
-    with tf.control_dependencies(writes):
-      closed = tf.cond(tf.reduce_any(closing),
-                       lambda: self._close_episodes(row_id, closing),
-                       lambda: tf.constant(False))
-    with tf.control_dependencies([closed]):
-      return self._num_added.assign_add(tf.cast(is_real, tf.int64))
 
   def _close_episodes(self, last_id, closing):
     """Marks every stored row of the episodes ending at `last_id` with that end."""

@@ -162,3 +162,15 @@ def test_bad_arguments_fail_fast():
   fill(buffer, [CountingEnv(5)], num_steps=5)
   with pytest.raises(ValueError, match='num_steps'):
     buffer.get_next(sample_batch_size=4, num_steps=2)
+
+
+def test_episode_abandoned_by_a_reset_is_closed():
+  """A restart (e.g. resuming from a checkpoint) resets the env mid-episode: no goal may cross."""
+  buffer = make_buffer(gamma=0.99)
+  fill(buffer, [CountingEnv(episode_length=1000)], num_steps=40)  # stops mid-episode 0
+  fill(buffer, [CountingEnv(episode_length=1000, first_episode=1)], num_steps=40)
+  for _ in range(5):
+    sample = buffer.sample(512)
+    check_sample(sample, episode_length=1000)
+    abandoned = sample.observation.numpy()[:, 0] == 0
+    assert abandoned.any() and np.all(sample.last_observation.numpy()[abandoned, 1] == 40)

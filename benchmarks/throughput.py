@@ -1,0 +1,222 @@
+"""Training throughput: the train step alone, this package's loop, and the paper code's pipeline.
+
+    python benchmarks/throughput.py [--quick]
+
+All three use sawyer_push, batch 256, (256, 256) networks and 1 env step : 1 train step.
+  ceiling   - agent.train (tf.function) on batches sampled beforehand: the upper bound.
+  package   - c_learning.train_eval itself (collection, replay, relabeling, metrics,
+              summaries; evaluation off), timed from its own progress summaries.
+  reference - a loop built the way the paper's code did it: DynamicStepDriver into a
+              TFUniformReplayBuffer, as_dataset(num_steps=max_future_steps), unbatch,
+              filter boundaries, batch, map a goal function, agent.train.
+The last line printed is one JSON object with the figures.
+"""
+import argparse
+import json
+import os
+import resource
+import statistics
+import sys
+import tempfile
+import time
+
+import gin
+import numpy as np
+import tensorflow as tf
+from tf_agents.drivers import dynamic_step_driver
+from tf_agents.policies import random_tf_policy
+from tf_agents.replay_buffers import tf_uniform_replay_buffer
+from tf_agents.utils import common
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, REPO)
+
+# pylint: disable=g-import-not-at-top,wrong-import-position
+from c_learning import agents
+from c_learning import config
+from c_learning import envs
+from c_learning import relabel
+from c_learning import replay
+from c_learning import train_eval
+
+BATCH_SIZE = 256
+LAYERS = (256, 256)
+GAMMA = 0.99
+MAX_FUTURE_STEPS = 50
+PUSH_GIN = os.path.join(REPO, 'gin', 'sawyer_push.gin')
+
+
+def build(seed=0):
+  """The push environment, relabeler and agent exactly as train_eval builds them."""
+  gin.clear_config()
+  config.parse([PUSH_GIN], [])
+  tf.random.set_seed(seed)
+  goal_slice = relabel.obs_to_goal()
+  train_env, _, obs_dim = envs.load('sawyer_push', goal_slice=goal_slice, seed=seed)
+  relabeler = relabel.goal_fn(goal_slice, obs_dim)
+  agent = agents.create(
+      'c_learning', train_env.time_step_spec(), train_env.action_spec(),
+      relabeler=relabeler, actor_fc_layers=LAYERS, critic_fc_layers=LAYERS,
+      actor_learning_rate=3e-4, critic_learning_rate=3e-4, gamma=GAMMA,
+      target_update_tau=0.005, target_update_period=1, gradient_clipping=None,
+      debug_summaries=False, summarize_grads_and_vars=False,
+      train_step_counter=tf.Variable(0, dtype=tf.int64))
+  agent.initialize()
+  return train_env, obs_dim, relabeler, agent
+
+
+def ceiling(num_steps):
+  """Train steps/s of agent.train alone on pre-sampled, relabeled batches."""
+  train_env, _, relabeler, agent = build()
+  buffer = replay.GoalReplayBuffer(train_env.observation_spec(), train_env.action_spec(),
+                                   batch_size=1, max_length=10_000, gamma=GAMMA,
+                                   max_future_steps=MAX_FUTURE_STEPS, seed=0)
+  policy = random_tf_policy.RandomTFPolicy(train_env.time_step_spec(), train_env.action_spec())
+  common.function(dynamic_step_driver.DynamicStepDriver(
+      train_env, policy, transition_observers=[buffer.add_transition],
+      num_steps=2000).run)()
+  batches = [relabeler(buffer.sample(BATCH_SIZE)) for _ in range(50)]
+  train = common.function(agent.train)
+  for batch in batches[:5]:
+    train(batch)  # tracing and warm-up
+  start = time.perf_counter()
+  for step in range(num_steps):
+    loss = train(batches[step % len(batches)])
+  float(loss.loss)
+  return num_steps / (time.perf_counter() - start)
+
+
+def package(num_iterations, log_interval):
+  """Steps/s of the real train_eval loop, median over its progress intervals after the first."""
+  with tempfile.TemporaryDirectory() as root_dir:
+    gin.clear_config()
+    config.parse([PUSH_GIN], [
+        f'train_eval.num_iterations = {num_iterations}',
+        'train_eval.initial_collect_steps = 1000',
+        'train_eval.num_eval_episodes = 0',
+        f'train_eval.log_interval = {log_interval}',
+        'train_eval.checkpoint_replay_buffer = False',
+        f'train_eval.train_checkpoint_interval = {10 * num_iterations}',
+    ])
+    train_eval.train_eval(root_dir)
+    gin.clear_config()
+    rates = _summary_values(os.path.join(root_dir, 'train'), 'global_steps_per_sec')
+  # The first interval includes tracing; the checkpoint at the end is outside all of them.
+  return statistics.median(rates[1:] or rates)
+
+
+def _summary_values(log_dir, tag):
+  values = []
+  for name in sorted(os.listdir(log_dir)):
+    if name.startswith('events.out.tfevents'):
+      for event in tf.compat.v1.train.summary_iterator(os.path.join(log_dir, name)):
+        for value in event.summary.value:
+          if value.tag == tag:
+            values.append((event.step, float(tf.make_ndarray(value.tensor))))
+  return [v for _, v in sorted(values)]
+
+
+def reference(num_iterations):
+  """Steps/s of the paper-code-style loop: trajectory replay, 50-step windows, unbatch, filter."""
+  train_env, obs_dim, relabeler, agent = build()
+  buffer = tf_uniform_replay_buffer.TFUniformReplayBuffer(
+      data_spec=agent.collect_data_spec, batch_size=train_env.batch_size,
+      max_length=1_000_000)
+  random_policy = random_tf_policy.RandomTFPolicy(train_env.time_step_spec(),
+                                                  train_env.action_spec())
+  common.function(dynamic_step_driver.DynamicStepDriver(
+      train_env, random_policy, observers=[buffer.add_batch], num_steps=1000).run)()
+  collect = common.function(dynamic_step_driver.DynamicStepDriver(
+      train_env, agent.collect_policy, observers=[buffer.add_batch], num_steps=1).run)
+  counts = relabeler.counts(BATCH_SIZE)
+
+  def goal_fn(trajectories, unused_info):
+    """Relabels [B, T] windows: next state, a geometric future state in the window, or random."""
+    states = trajectories.observation[:, :, :obs_dim]
+    offsets = tf.minimum(1 + tf.cast(tf.floor(tf.math.log(tf.random.uniform(
+        [BATCH_SIZE], 1e-12, 1.0)) / np.log(GAMMA)), tf.int32), MAX_FUTURE_STEPS - 1)
+    future = tf.gather(states, offsets, axis=1, batch_dims=1)
+    kinds = [states[:, 0], states[:, 1], future, states[:, -1], tf.roll(states[:, 1], 1, 0)]
+    goal_type = tf.concat([tf.fill([n], i) for i, n in enumerate(counts)], axis=0)
+    goal = relabeler.goal_slice(
+        tf.gather(tf.stack(kinds, axis=1), goal_type, axis=1, batch_dims=1))
+    return relabel.RelabeledTransition(
+        observation=tf.concat([states[:, 0], goal], -1),
+        action=trajectories.action[:, 0],
+        next_observation=tf.concat([states[:, 1], goal], -1),
+        goal_type=goal_type)
+
+  dataset = buffer.as_dataset(sample_batch_size=BATCH_SIZE, num_steps=MAX_FUTURE_STEPS)
+  dataset = dataset.unbatch().filter(lambda traj, _: ~traj.is_boundary()[0])
+  dataset = dataset.batch(BATCH_SIZE, drop_remainder=True).map(goal_fn).prefetch(5)
+  iterator = iter(dataset)
+
+  @common.function
+  def train_step():
+    return agent.train(next(iterator))
+
+  time_step = None
+  policy_state = agent.collect_policy.get_initial_state(train_env.batch_size)
+  warm_up = min(100, num_iterations // 5)
+  for iteration in range(num_iterations + warm_up):
+    if iteration == warm_up:
+      start = time.perf_counter()
+    time_step, policy_state = collect(time_step=time_step, policy_state=policy_state)
+    loss = train_step()
+  float(loss.loss)
+  return num_iterations / (time.perf_counter() - start)
+
+
+def replay_rss_mb(capacity):
+  """RSS added by a full GoalReplayBuffer of `capacity` push transitions, in MB."""
+  train_env, _, _, _ = build()
+  observation_spec, action_spec = train_env.observation_spec(), train_env.action_spec()
+  before = _rss_mb()
+  envs_at_once = 1000  # rows written per add_batch, to fill the buffer quickly
+  buffer = replay.GoalReplayBuffer(observation_spec, action_spec, batch_size=envs_at_once,
+                                   max_length=capacity // envs_at_once, gamma=GAMMA)
+  transition = replay.Transition(
+      tf.random.normal([envs_at_once] + observation_spec.shape.as_list()),
+      tf.random.uniform([envs_at_once] + action_spec.shape.as_list()),
+      tf.random.normal([envs_at_once] + observation_spec.shape.as_list()))
+  flags = tf.ones([envs_at_once], tf.bool)
+  add = common.function(buffer.add_batch)
+  for step in range(capacity // envs_at_once):
+    add((transition, flags if step == 0 else ~flags, ~flags, flags))
+  assert int(buffer.num_frames()) == capacity
+  return _rss_mb() - before
+
+
+def _rss_mb():
+  with open('/proc/self/status') as status:
+    for line in status:
+      if line.startswith('VmRSS:'):
+        return int(line.split()[1]) / 1024
+  return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def main():
+  parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+  parser.add_argument('--quick', action='store_true', help='short runs (under 3 minutes)')
+  args = parser.parse_args()
+  steps = 300 if args.quick else 2000
+  figures = {}
+  started = time.time()
+  figures['replay_rss_mb'] = replay_rss_mb(1_000_000)
+  figures['ceiling_sps'] = ceiling(steps)
+  figures['package_sps'] = package(num_iterations=4 * steps,
+                                   log_interval=steps // 2 if args.quick else 1000)
+  figures['reference_sps'] = reference(steps)
+  figures['package_over_reference'] = figures['package_sps'] / figures['reference_sps']
+  figures['package_over_ceiling'] = figures['package_sps'] / figures['ceiling_sps']
+  print()
+  print(f'{"measure":<24}{"value":>10}')
+  for name, value in figures.items():
+    print(f'{name:<24}{value:>10.2f}')
+  print(f'(sawyer_push, batch {BATCH_SIZE}, networks {LAYERS}, {os.cpu_count()} cores, '
+        f'{time.time() - started:.0f} s)')
+  print(json.dumps({k: round(v, 3) for k, v in figures.items()}))
+
+
+if __name__ == '__main__':
+  main()
