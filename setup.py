@@ -20,6 +20,7 @@ setuptools.setup(
         'gymnasium',
         'mujoco==3.3.0',
         'metaworld==3.1.1',
+        'pyyaml',  # sweep specs (launch/sweep.py)
     ],
     extras_require={
         'test': ['pytest'],

@@ -1,4 +1,5 @@
 """Strict gin parsing for the entry points, and the operative config they leave behind."""
+import contextlib
 import os
 
 import gin
@@ -9,6 +10,22 @@ SHIPPED_GIN_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(_
 
 class ConfigError(ValueError):
   """A gin file or binding names nothing, or does not parse."""
+
+
+@contextlib.contextmanager
+def setup_errors_as_config_errors():
+  """Turns a ValueError or a missing gin.REQUIRED binding during set-up into a one-line ConfigError."""
+  try:
+    yield
+  except ConfigError:
+    raise
+  except (ValueError, RuntimeError) as error:
+    # gin appends "In call to configurable ..." lines; the first line names the culprit.
+    raise ConfigError(first_line(error)) from error
+
+
+def first_line(error):
+  return str(error).strip().splitlines()[0]
 
 
 def register_configurables():

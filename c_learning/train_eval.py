@@ -1,6 +1,7 @@
 """Trains and evaluates a goal-conditioned agent: `python -m c_learning.train_eval --root_dir=DIR`."""
 import os
 import random
+import sys
 import time
 
 from absl import app
@@ -83,43 +84,45 @@ def train_eval(
       eval_dir, flush_millis=summaries_flush_secs * 1000)
   global_step = tf.Variable(0, dtype=tf.int64, trainable=False, name='global_step')
 
-  goal_slice = relabel.obs_to_goal()
-  train_env, eval_env, obs_dim = envs.load(env_name, goal_slice=goal_slice,
-                                           seed=random_seed)
-  relabeler = relabel.goal_fn(goal_slice, obs_dim)
-  agent = agents.create(
-      agent_name, train_env.time_step_spec(), train_env.action_spec(),
-      relabeler=relabeler, actor_fc_layers=actor_fc_layers,
-      critic_fc_layers=critic_fc_layers,
-      actor_learning_rate=actor_learning_rate,
-      critic_learning_rate=critic_learning_rate, gamma=gamma,
-      target_update_tau=target_update_tau,
-      target_update_period=target_update_period,
-      gradient_clipping=gradient_clipping, debug_summaries=debug_summaries,
-      summarize_grads_and_vars=summarize_grads_and_vars,
-      train_step_counter=global_step)
-  agent.initialize()
+  # Everything a user's setting can break is built here, before any work is done.
+  with config.setup_errors_as_config_errors():
+    goal_slice = relabel.obs_to_goal()
+    train_env, eval_env, obs_dim = envs.load(env_name, goal_slice=goal_slice,
+                                             seed=random_seed)
+    relabeler = relabel.goal_fn(goal_slice, obs_dim)
+    agent = agents.create(
+        agent_name, train_env.time_step_spec(), train_env.action_spec(),
+        relabeler=relabeler, actor_fc_layers=actor_fc_layers,
+        critic_fc_layers=critic_fc_layers,
+        actor_learning_rate=actor_learning_rate,
+        critic_learning_rate=critic_learning_rate, gamma=gamma,
+        target_update_tau=target_update_tau,
+        target_update_period=target_update_period,
+        gradient_clipping=gradient_clipping, debug_summaries=debug_summaries,
+        summarize_grads_and_vars=summarize_grads_and_vars,
+        train_step_counter=global_step)
+    agent.initialize()
 
-  replay_buffer = replay.GoalReplayBuffer(
-      train_env.observation_spec(), train_env.action_spec(),
-      batch_size=train_env.batch_size,
-      max_length=max(1, replay_buffer_capacity // train_env.batch_size),
-      gamma=gamma, max_future_steps=max_future_steps, seed=random_seed)
+    replay_buffer = replay.GoalReplayBuffer(
+        train_env.observation_spec(), train_env.action_spec(),
+        batch_size=train_env.batch_size,
+        max_length=max(1, replay_buffer_capacity // train_env.batch_size),
+        gamma=gamma, max_future_steps=max_future_steps, seed=random_seed)
 
-  def distance_metrics(batch_size, buffer_size, prefix):
-    return metrics.GoalDistanceMetrics(
-        obs_dim, goal_slice, batch_size=batch_size, buffer_size=buffer_size,
-        success_threshold=success_threshold, log_subset=log_subset,
-        prefix=prefix)
+    def distance_metrics(batch_size, buffer_size, prefix):
+      return metrics.GoalDistanceMetrics(
+          obs_dim, goal_slice, batch_size=batch_size, buffer_size=buffer_size,
+          success_threshold=success_threshold, log_subset=log_subset,
+          prefix=prefix)
 
-  env_steps = tf_metrics.EnvironmentSteps()
-  train_metrics = [
-      tf_metrics.NumberOfEpisodes(), env_steps,
-      tf_metrics.AverageEpisodeLengthMetric(batch_size=train_env.batch_size),
-      distance_metrics(train_env.batch_size, max(1, num_eval_episodes), 'Metrics'),
-  ]
-  eval_distance = distance_metrics(eval_env.batch_size, max(1, num_eval_episodes),
-                                   'Metrics')
+    env_steps = tf_metrics.EnvironmentSteps()
+    train_metrics = [
+        tf_metrics.NumberOfEpisodes(), env_steps,
+        tf_metrics.AverageEpisodeLengthMetric(batch_size=train_env.batch_size),
+        distance_metrics(train_env.batch_size, max(1, num_eval_episodes), 'Metrics'),
+    ]
+    eval_distance = distance_metrics(eval_env.batch_size, max(1, num_eval_episodes),
+                                     'Metrics')
 
   checkpoint_parts = dict(agent=agent, global_step=global_step,
                           metrics=train_metrics)
@@ -255,8 +258,11 @@ class ProgressLog:
 
 def main(_):
   logging.set_verbosity(logging.INFO)
-  config.parse(FLAGS.gin_file, FLAGS.gin_bindings)
-  train_eval(FLAGS.root_dir)
+  try:
+    config.parse(FLAGS.gin_file, FLAGS.gin_bindings)
+    train_eval(FLAGS.root_dir)
+  except config.ConfigError as error:
+    sys.exit(f'c_learning.train_eval: error: {config.first_line(error)}')
 
 
 def run():

@@ -1,5 +1,7 @@
 """End-to-end tests of train_eval: every shipped task config, gin strictness, seeds, outputs."""
 import os
+import subprocess
+import sys
 
 import gin
 import pytest
@@ -125,3 +127,19 @@ def test_same_seed_gives_same_first_losses(tmp_path):
   assert first and all(len(values) == 3 for values in first.values())
   assert first_losses('b', seed=7) == first
   assert first_losses('c', seed=8) != first
+
+
+@pytest.mark.parametrize('bindings, culprit', [
+    (['train_eval.num_iteration=5'], "named 'num_iteration'"),
+    (['train_eval.env_name="sawyer_rech"', 'goal_fn.relabel_next_prob=0.5',
+      'goal_fn.relabel_future_prob=0.0'], "'sawyer_rech'; valid names: point_mass"),
+])
+def test_command_line_reports_a_bad_setting_in_one_line(bindings, culprit, tmp_path):
+  completed = subprocess.run(
+      [sys.executable, '-m', 'c_learning.train_eval', f'--root_dir={tmp_path}'] +
+      [f'--gin_bindings={b}' for b in bindings],
+      cwd=helpers.REPO, capture_output=True, text=True, timeout=120)
+  assert completed.returncode != 0
+  assert 'Traceback' not in completed.stderr
+  last_line = completed.stderr.strip().splitlines()[-1]
+  assert last_line.startswith('c_learning.train_eval: error: ') and culprit in last_line

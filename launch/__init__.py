@@ -1,0 +1,1 @@
+"""Sweeps of train_eval runs: spec expansion, a local runner, Google Cloud VM and Batch launchers."""
