@@ -1,5 +1,7 @@
 """Trains and evaluates a goal-conditioned agent: `python -m c_learning.train_eval --root_dir=DIR`."""
 import os
+import concurrent.futures
+import functools
 import random
 import sys
 import time
@@ -21,6 +23,7 @@ from c_learning import agents
 from c_learning import config
 from c_learning import envs
 from c_learning import metrics
+from c_learning import overlap
 from c_learning import relabel
 from c_learning import replay
 
@@ -49,6 +52,7 @@ def train_eval(
     target_update_tau=0.005,
     target_update_period=1,
     train_steps_per_iteration=1,
+    overlap_collection=True,
     batch_size=256,
     actor_learning_rate=3e-4,
     critic_learning_rate=3e-4,
@@ -70,6 +74,13 @@ def train_eval(
     random_seed=0,
 ):
   """Trains `agent_name` on `env_name`; intervals count iterations (train steps at 1:1).
+
+  Iteration k takes collect_steps_per_iteration env steps with a snapshot of the
+  actor after iteration k - 1, and train_steps_per_iteration train steps on
+  batches sampled after iteration k - 1's env steps (so a batch never holds its
+  own iteration's steps). overlap_collection runs the env steps in a worker
+  thread while the train steps run (TensorFlow releases the GIL); it changes the
+  speed only: a seed gives the same run with it on or off.
 
   Returns:
     The last evaluation's metrics as a dict of name -> float.
@@ -146,20 +157,53 @@ def train_eval(
     # Nothing random to redo: refill the empty buffer with the trained policy.
     initial_policy = agent.collect_policy
   initial_driver = collect_driver(initial_policy, initial_collect_steps)
-  collect = collect_driver(agent.collect_policy, collect_steps_per_iteration)
   eval_driver = dynamic_episode_driver.DynamicEpisodeDriver(
       eval_env, greedy_policy.GreedyPolicy(agent.policy),
       observers=[eval_distance], num_episodes=num_eval_episodes)
 
-  def train_step():
-    return agent.train(relabeler(replay_buffer.sample(batch_size)))
+  # Iteration k collects with snapshots[k % 2] and trains on stages[k % 2];
+  # meanwhile it fills the other snapshot and stage for iteration k + 1. With
+  # overlap_collection the two halves run in two threads and never touch the
+  # same variables; without it they run one after the other, with the same result.
+  snapshots = [overlap.PolicySnapshot(agent.actor_network, train_env.time_step_spec(),
+                                      train_env.action_spec()) for _ in range(2)]
+  batch_spec = tf.nest.map_structure(
+      lambda spec: tf.TensorSpec([batch_size] + spec.shape.as_list(), spec.dtype),
+      agent.training_data_spec)
+  stages = [overlap.BatchStage(batch_spec, train_steps_per_iteration) for _ in range(2)]
+  collect_drivers = [collect_driver(snapshot.policy, collect_steps_per_iteration)
+                     for snapshot in snapshots]
 
-  run_initial, run_collect, run_eval = initial_driver.run, collect.run, eval_driver.run
+  def sample_into(stage):
+    stage.put([relabeler(replay_buffer.sample(batch_size))
+                for _ in range(train_steps_per_iteration)])
+
+  def prepare(parity):
+    """Readies iteration `parity`'s snapshot and batches (at the start, or after a restore)."""
+    snapshots[parity].refresh()
+    sample_into(stages[parity])
+
+  def collect_then_sample(parity, time_step, policy_state):
+    time_step, policy_state = collect_drivers[parity].run(
+        time_step=time_step, policy_state=policy_state)
+    sample_into(stages[1 - parity])
+    return time_step, policy_state
+
+  def train_then_refresh(parity):
+    for batch in stages[parity].get():
+      loss_info = agent.train(batch)
+    snapshots[1 - parity].refresh()
+    return loss_info
+
+  run_initial, run_eval, run_prepare = initial_driver.run, eval_driver.run, prepare
   if use_tf_functions:
-    run_initial, run_collect, run_eval = (
-        common.function(run_initial), common.function(run_collect),
-        common.function(run_eval))
-    train_step = common.function(train_step)
+    run_initial, run_eval, run_prepare = (
+        common.function(f) for f in (run_initial, run_eval, run_prepare))
+  maybe_traced = common.function if use_tf_functions else lambda f: f
+  run_collect = [maybe_traced(functools.partial(collect_then_sample, parity))
+                 for parity in range(2)]
+  run_train = [maybe_traced(functools.partial(train_then_refresh, parity))
+               for parity in range(2)]
 
   def evaluate():
     eval_distance.reset()
@@ -184,32 +228,42 @@ def train_eval(
     last_eval = evaluate() if num_eval_episodes > 0 else {}
     config.write_operative_config(root_dir)
 
-    time_step, policy_state = None, collect.policy.get_initial_state(train_env.batch_size)
-    progress = ProgressLog(num_iterations, _iteration(global_step, train_steps_per_iteration))
+    time_step = train_env.current_time_step()
+    policy_state = snapshots[0].policy.get_initial_state(train_env.batch_size)
+    iteration = _iteration(global_step, train_steps_per_iteration)
+    run_prepare(iteration % 2)
+    progress = ProgressLog(num_iterations, iteration)
     loss_info = None
-    while _iteration(global_step, train_steps_per_iteration) < num_iterations:
-      time_step, policy_state = run_collect(time_step=time_step, policy_state=policy_state)
-      # The agent's loss summaries are written inside the traced train step.
-      with tf.summary.record_if(record_train_summaries):
-        for _ in range(train_steps_per_iteration):
-          loss_info = train_step()
-      iteration = _iteration(global_step, train_steps_per_iteration)
-      if iteration % summary_interval == 0:
-        for metric in train_metrics:
-          metric.tf_summaries(train_step=global_step, step_metrics=train_metrics[:2])
-      if iteration % eval_interval == 0 and num_eval_episodes > 0:
-        last_eval = evaluate()
-      if iteration % log_interval == 0:
-        rate = progress.log(iteration, int(env_steps.result()), loss_info, last_eval)
-        tf.summary.scalar('global_steps_per_sec', rate, step=global_step)
-        tf.summary.scalar('Metrics/PhysicsBlowups', envs.physics_blowups(train_env),
-                          step=global_step)
-      if iteration % train_checkpoint_interval == 0:
-        checkpointer.save(global_step=global_step.numpy())
+    worker = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix='collect')
+    with worker:
+      while iteration < num_iterations:
+        parity = iteration % 2
+        if overlap_collection:
+          collected = worker.submit(run_collect[parity], time_step, policy_state)
+        else:
+          time_step, policy_state = run_collect[parity](time_step, policy_state)
+        # The agent's loss summaries are written inside the traced train step.
+        with tf.summary.record_if(record_train_summaries):
+          loss_info = run_train[parity]()
+        if overlap_collection:
+          time_step, policy_state = collected.result()
+        iteration += 1
+        if iteration % summary_interval == 0:
+          for metric in train_metrics:
+            metric.tf_summaries(train_step=global_step, step_metrics=train_metrics[:2])
+        if iteration % eval_interval == 0 and num_eval_episodes > 0:
+          last_eval = evaluate()
+        if iteration % log_interval == 0:
+          rate = progress.log(iteration, int(env_steps.result()), loss_info, last_eval)
+          tf.summary.scalar('global_steps_per_sec', rate, step=global_step)
+          tf.summary.scalar('Metrics/PhysicsBlowups', envs.physics_blowups(train_env),
+                            step=global_step)
+        if iteration % train_checkpoint_interval == 0:
+          checkpointer.save(global_step=global_step.numpy())
     if int(global_step.numpy()) > resumed_at:
-      checkpointer.save(global_step=global_step.numpy())
-      final_iteration = _iteration(global_step, train_steps_per_iteration)
-      if num_eval_episodes > 0 and final_iteration % eval_interval:
+      if iteration % train_checkpoint_interval:
+        checkpointer.save(global_step=global_step.numpy())
+      if num_eval_episodes > 0 and iteration % eval_interval:
         last_eval = evaluate()
   config.write_operative_config(root_dir)
   train_writer.flush()

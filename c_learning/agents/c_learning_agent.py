@@ -162,6 +162,11 @@ class CLearningAgent(tf_agent.TFAgent):
         train_step_counter=train_step_counter)
 
   @property
+  def actor_network(self):
+    """The actor that `policy` and `collect_policy` run."""
+    return self._actor_network
+
+  @property
   def _critic_networks(self):
     return [self._critic_network_1, self._critic_network_2]
 

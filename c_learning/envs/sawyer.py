@@ -106,19 +106,27 @@ class SawyerTask(gymnasium.Env):
 
   def step(self, action):
     warnings_before = self._instability_count()
-    try:
-      self._mw.step(np.asarray(action, np.float64))
-    except ValueError:
-      # metaworld's reward code can raise on a NaN state; anything else is a bug.
-      if self._sim_is_finite():
-        raise
+    self._simulate(np.asarray(action, np.float64))
     observation = self._observation()
     blowup = (self._instability_count() > warnings_before
-              or self._mw._did_see_sim_exception  # pylint: disable=protected-access
               or not self._sim_is_finite()
               or not np.all(np.isfinite(observation)))
     info = {gymnasium_adapter.PHYSICS_BLOWUP_KEY: blowup}
     return observation, 0.0, False, blowup, info
+
+  def _simulate(self, action):
+    """metaworld's step without its reward and 39-dim observation, which these tasks never use.
+
+    They are five sixths of the cost of metaworld's step (555 + 100 of 950 us on
+    push); the physics, the arm's action scaling and the goal sites are the same.
+    """
+    mw = self._mw
+    mw.set_xyz_action(action[:3])
+    mw.do_simulation([action[3], -action[3]], n_frames=mw.frame_skip)
+    for site in mw._target_site_config:  # pylint: disable=protected-access
+      mw._set_pos_site(*site)  # pylint: disable=protected-access
+    # mj_step leaves body positions one substep behind the state; refresh them.
+    self._forward()
 
   def _reset_sim(self, seed, hand_init_pos=None):
     """Resets metaworld (its step counter and the arm); reseeds if `seed` is given."""
@@ -128,7 +136,6 @@ class SawyerTask(gymnasium.Env):
     if hand_init_pos is not None:
       self._mw.hand_init_pos = np.asarray(hand_init_pos, np.float64)
     self._mw.reset()
-    self._mw._did_see_sim_exception = False  # pylint: disable=protected-access
 
   def _forward(self):
     mujoco.mj_forward(self._mw.model, self._mw.data)
