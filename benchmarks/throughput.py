@@ -10,6 +10,10 @@ All three use sawyer_push, batch 256, (256, 256) networks and 1 env step : 1 tra
               TFUniformReplayBuffer, as_dataset(num_steps=max_future_steps), unbatch,
               filter boundaries, batch, map a goal function, agent.train.
 The last line printed is one JSON object with the figures.
+
+    python benchmarks/throughput.py --knobs
+
+instead times the package loop under each speed knob (one binding changed at a time).
 """
 import argparse
 import json
@@ -86,8 +90,8 @@ def ceiling(num_steps):
   return num_steps / (time.perf_counter() - start)
 
 
-def package(num_iterations, log_interval):
-  """Steps/s of the real train_eval loop, median over its progress intervals after the first."""
+def package(num_iterations, log_interval, extra_bindings=()):
+  """Iterations/s of the real train_eval loop, median over its progress intervals after the first."""
   with tempfile.TemporaryDirectory() as root_dir:
     gin.clear_config()
     config.parse([PUSH_GIN], [
@@ -97,6 +101,7 @@ def package(num_iterations, log_interval):
         f'train_eval.log_interval = {log_interval}',
         'train_eval.checkpoint_replay_buffer = False',
         f'train_eval.train_checkpoint_interval = {10 * num_iterations}',
+        *extra_bindings,
     ])
     train_eval.train_eval(root_dir)
     gin.clear_config()
@@ -195,10 +200,36 @@ def _rss_mb():
   return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+KNOBS = {
+    'defaults (overlap_collection=True)': [],
+    'overlap_collection=False': ['train_eval.overlap_collection = False'],
+    'train_steps_per_iteration=2': ['train_eval.train_steps_per_iteration = 2'],
+    'batch_size=128': ['train_eval.batch_size = 128'],
+    'batch_size=512': ['train_eval.batch_size = 512'],
+    'use_tf_functions=False': ['train_eval.use_tf_functions = False'],
+}
+
+
+def knobs(num_iterations):
+  """Prints iterations/s and env steps/s of the package loop under each knob."""
+  print(f'\n{"setting":<36}{"iterations/s":>14}{"env steps/s":>13}{"train steps/s":>15}')
+  for name, bindings in KNOBS.items():
+    eager = 'use_tf_functions' in name
+    n = num_iterations // 10 if eager else num_iterations  # eager is slow
+    rate = package(n, n // 4, bindings)
+    train_steps = 2 if 'train_steps_per_iteration=2' in name else 1
+    print(f'{name:<36}{rate:>14.1f}{rate:>13.1f}{rate * train_steps:>15.1f}', flush=True)
+
+
 def main():
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   parser.add_argument('--quick', action='store_true', help='short runs (under 3 minutes)')
+  parser.add_argument('--knobs', action='store_true',
+                      help='time the package loop under each speed knob instead')
   args = parser.parse_args()
+  if args.knobs:
+    knobs(num_iterations=2000)
+    return
   steps = 300 if args.quick else 2000
   figures = {}
   started = time.time()

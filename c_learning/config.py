@@ -4,8 +4,9 @@ import os
 
 import gin
 
-# Where the shipped per-task configs live in a checkout (gin/ beside the package).
-SHIPPED_GIN_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'gin')
+# A checkout's root, which holds the shipped configs in gin/ beside the package.
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SHIPPED_GIN_DIR = os.path.join(REPO_ROOT, 'gin')
 
 
 class ConfigError(ValueError):
@@ -47,8 +48,11 @@ def parse(gin_files=None, gin_bindings=None):
   """Parses files then bindings; any unknown name or syntax error raises a one-line ConfigError."""
   register_configurables()
   gin_files = list(gin_files or [])
-  # Lets a task file `include 'base.gin'` whatever the working directory is.
-  for search_dir in [SHIPPED_GIN_DIR] + [os.path.dirname(os.path.abspath(f)) for f in gin_files]:
+  # Task files `include 'gin/base.gin'`: this finds it whatever the working
+  # directory is. (A bare 'base.gin' would work too, but gin logs a spurious
+  # ERROR for every include path without a folder part.)
+  config_dirs = [os.path.dirname(os.path.abspath(f)) for f in gin_files]
+  for search_dir in [REPO_ROOT] + [os.path.dirname(d) for d in config_dirs]:
     gin.add_config_file_search_path(search_dir)
   for path in gin_files:
     if not os.path.exists(path) and not os.path.exists(os.path.join(SHIPPED_GIN_DIR, path)):
