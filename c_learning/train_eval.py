@@ -195,11 +195,9 @@ def train_eval(
     snapshots[1 - parity].refresh()
     return loss_info
 
-  run_initial, run_eval, run_prepare = initial_driver.run, eval_driver.run, prepare
-  if use_tf_functions:
-    run_initial, run_eval, run_prepare = (
-        common.function(f) for f in (run_initial, run_eval, run_prepare))
   maybe_traced = common.function if use_tf_functions else lambda f: f
+  run_initial, run_eval, run_prepare = (
+      maybe_traced(f) for f in (initial_driver.run, eval_driver.run, prepare))
   run_collect = [maybe_traced(functools.partial(collect_then_sample, parity))
                  for parity in range(2)]
   run_train = [maybe_traced(functools.partial(train_then_refresh, parity))
