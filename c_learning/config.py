@@ -42,6 +42,7 @@ def register_configurables():
   from c_learning import relabel
   from c_learning.agents import c_learning_agent
   from c_learning.agents import factory
+  from c_learning.agents import sac_her_agent
 
 
 def parse(gin_files=None, gin_bindings=None):

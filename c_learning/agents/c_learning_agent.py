@@ -13,13 +13,10 @@ from typing import NamedTuple
 import gin
 import tensorflow as tf
 from tf_agents.agents import tf_agent
-from tf_agents.policies import actor_policy
-from tf_agents.specs import tensor_spec
 from tf_agents.utils import common
-from tf_agents.utils import eager_utils
 
+from c_learning.agents import twin_critic_agent
 from c_learning.relabel import GoalType
-from c_learning.relabel import RelabeledTransition
 
 # Without clipping, log w is still capped here so that w, y and the weight stay
 # finite in float32 (w <= e^40 is far beyond any meaningful density ratio).
@@ -35,13 +32,15 @@ class CLearningLossInfo(NamedTuple):
 
 
 @gin.configurable
-class CLearningAgent(tf_agent.TFAgent):
+class CLearningAgent(twin_critic_agent.TwinCriticAgent):
   """C-learning: twin classifier critics, their targets, a tanh-Gaussian actor.
 
   Trains on RelabeledTransition batches ([B] outer dimension): observation and
   next_observation are concat(state, goal) with the same goal, and goal_type
   says per row where the goal came from (see critic_loss).
   """
+
+  ALGORITHM = 'C-learning'
 
   def __init__(self,
                time_step_spec,
@@ -93,7 +92,6 @@ class CLearningAgent(tf_agent.TFAgent):
       ValueError: on a discrete or unbounded action spec or a bad setting.
     """
     tf.Module.__init__(self, name=name)
-    self._check_action_spec(action_spec)
     if not 0.0 < gamma < 1.0:
       raise ValueError(
           f'CLearningAgent needs 0 < gamma < 1; got gamma={gamma}.')
@@ -112,103 +110,11 @@ class CLearningAgent(tf_agent.TFAgent):
     self._w_clipping = w_clipping
     self._use_td_targets = use_td_targets
     self._actor_loss_type = actor_loss_type
-    self._target_update_tau = target_update_tau
-    self._target_update_period = target_update_period
-    self._actor_optimizer = actor_optimizer
-    self._critic_optimizer = critic_optimizer
-    self._gradient_clipping = gradient_clipping
-
-    # Twin critics reduce the overestimation of w that a single classifier's
-    # errors would feed back through the TD target; the targets make it slow.
-    self._critic_network_1 = critic_network
-    self._critic_network_2 = critic_network.copy(name='CriticNetwork2')
-    self._target_critic_network_1 = critic_network.copy(
-        name='TargetCriticNetwork1')
-    self._target_critic_network_2 = critic_network.copy(
-        name='TargetCriticNetwork2')
-    for net in self._critic_networks + self._target_critic_networks:
-      net.create_variables()
-    self._actor_network = actor_network
-    self._actor_network.create_variables()
-    # Targets start equal to the critics even if initialize() is never called.
-    self._copy_critics_to_targets()
-    self._update_target = common.Periodically(
-        self._soft_update_targets, target_update_period, 'update_targets')
-
-    policy = actor_policy.ActorPolicy(
-        time_step_spec=time_step_spec,
-        action_spec=action_spec,
-        actor_network=self._actor_network,
-        training=False)
-
-    # Training data is not a Trajectory but already relabeled transitions with
-    # one outer (batch) dimension, so no time dimension is expected.
-    training_data_spec = RelabeledTransition(
-        observation=time_step_spec.observation,
-        action=action_spec,
-        next_observation=time_step_spec.observation,
-        goal_type=tf.TensorSpec((), tf.int32, name='goal_type'))
-
     super().__init__(
-        time_step_spec,
-        action_spec,
-        policy=policy,
-        collect_policy=policy,
-        train_sequence_length=None,
-        num_outer_dims=1,
-        training_data_spec=training_data_spec,
-        debug_summaries=debug_summaries,
-        summarize_grads_and_vars=summarize_grads_and_vars,
-        train_step_counter=train_step_counter)
-
-  @property
-  def actor_network(self):
-    """The actor that `policy` and `collect_policy` run."""
-    return self._actor_network
-
-  @property
-  def _critic_networks(self):
-    return [self._critic_network_1, self._critic_network_2]
-
-  @property
-  def _target_critic_networks(self):
-    return [self._target_critic_network_1, self._target_critic_network_2]
-
-  @staticmethod
-  def _check_action_spec(action_spec):
-    """Raises ValueError unless action_spec is one bounded float spec."""
-    flat = tf.nest.flatten(action_spec)
-    if (len(flat) != 1 or not flat[0].dtype.is_floating
-        or not isinstance(flat[0], tensor_spec.BoundedTensorSpec)):
-      raise ValueError(
-          'C-learning needs a single continuous (bounded, float) action spec, '
-          f'e.g. BoundedTensorSpec((2,), tf.float32, -1, 1); got '
-          f'{action_spec}.')
-
-  def _copy_critics_to_targets(self):
-    for source, target in zip(self._critic_networks,
-                              self._target_critic_networks):
-      common.soft_variables_update(source.variables, target.variables, tau=1.0)
-
-  def _soft_update_targets(self):
-    updates = [
-        common.soft_variables_update(
-            source.variables, target.variables,
-            tau=self._target_update_tau, tau_non_trainable=1.0)
-        for source, target in zip(self._critic_networks,
-                                  self._target_critic_networks)
-    ]
-    return tf.group(*updates)
-
-  def _initialize(self):
-    """Copies the critics' weights into the target critics."""
-    self._copy_critics_to_targets()
-
-  def _critic_logits(self, networks, observations, actions, training):
-    """Returns the logits [B] of each network in networks, as a list."""
-    return [
-        net((observations, actions), training=training)[0] for net in networks
-    ]
+        time_step_spec, action_spec, actor_network, critic_network,
+        actor_optimizer, critic_optimizer, target_update_tau,
+        target_update_period, gradient_clipping, debug_summaries,
+        summarize_grads_and_vars, train_step_counter)
 
   def _sample_actions(self, observations, training):
     """Samples reparameterised actions from the actor."""
@@ -250,7 +156,7 @@ class CLearningAgent(tf_agent.TFAgent):
   def importance_weights(self, next_observations, next_actions,
                          training=False):
     """Returns w = C'/(1-C') [B] of the min target critic, clipped, no grad."""
-    target_logits = self._critic_logits(
+    target_logits = self._critic_outputs(
         self._target_critic_networks, next_observations, next_actions,
         training)
     min_logit = tf.minimum(target_logits[0], target_logits[1])
@@ -299,7 +205,7 @@ class CLearningAgent(tf_agent.TFAgent):
       label_weights = label_weights * tf.cast(weights, tf.float32)
 
     total = 0.0
-    logits = self._critic_logits(
+    logits = self._critic_outputs(
         self._critic_networks, observations, actions, training)
     for critic_logits in logits:
       bce = tf.nn.sigmoid_cross_entropy_with_logits(
@@ -337,7 +243,7 @@ class CLearningAgent(tf_agent.TFAgent):
       weights: optional per-row (or scalar) sample weights from train().
     """
     actions = self._sample_actions(observations, training=training)
-    logits = self._critic_logits(
+    logits = self._critic_outputs(
         self._critic_networks, observations, actions, training=False)
     # sigmoid is monotone, so the min of C is sigmoid of the min logit.
     min_logit = tf.minimum(logits[0], logits[1])
@@ -350,58 +256,19 @@ class CLearningAgent(tf_agent.TFAgent):
     tf.debugging.check_numerics(loss, 'C-learning actor loss is inf or nan.')
     return loss
 
-  def _check_experience(self, experience):
-    if not isinstance(experience, RelabeledTransition):
-      raise TypeError(
-          'CLearningAgent trains on c_learning.relabel.RelabeledTransition '
-          f'batches; got {type(experience).__name__}.')
-
-  def _apply_gradients(self, loss, variables, tape, optimizer):
-    grads_and_vars = list(zip(tape.gradient(loss, variables), variables))
-    if self._gradient_clipping is not None:
-      grads_and_vars = eager_utils.clip_gradient_norms(
-          grads_and_vars, self._gradient_clipping)
-    if self._summarize_grads_and_vars:
-      eager_utils.add_variables_summaries(grads_and_vars,
-                                          self.train_step_counter)
-      eager_utils.add_gradients_summaries(grads_and_vars,
-                                          self.train_step_counter)
-    optimizer.apply_gradients(grads_and_vars)
-
   def _train(self, experience, weights):
     """Takes one critic step, one actor step and a target update."""
     self._check_experience(experience)
-    critic_variables = (self._critic_network_1.trainable_variables +
-                        self._critic_network_2.trainable_variables)
-    with tf.GradientTape(watch_accessed_variables=False) as tape:
-      tape.watch(critic_variables)
-      critic_loss = self.critic_loss(
-          experience.observation, experience.action,
-          experience.next_observation, experience.goal_type,
-          weights=weights, training=True)
-    self._apply_gradients(critic_loss, critic_variables, tape,
-                          self._critic_optimizer)
-
-    actor_variables = self._actor_network.trainable_variables
-    with tf.GradientTape(watch_accessed_variables=False) as tape:
-      tape.watch(actor_variables)
-      actor_loss = self.actor_loss(
-          experience.observation, weights=weights, training=True)
-    self._apply_gradients(actor_loss, actor_variables, tape,
-                          self._actor_optimizer)
-
-    if self.summaries_enabled:
-      with tf.name_scope('Losses'):
-        tf.compat.v2.summary.scalar(
-            name='critic_loss', data=critic_loss, step=self.train_step_counter)
-        tf.compat.v2.summary.scalar(
-            name='actor_loss', data=actor_loss, step=self.train_step_counter)
-
-    self.train_step_counter.assign_add(1)
-    self._update_target()
-    return tf_agent.LossInfo(
-        loss=critic_loss + actor_loss,
-        extra=CLearningLossInfo(critic_loss=critic_loss, actor_loss=actor_loss))
+    critic_loss = self._minimize(
+        lambda: self.critic_loss(
+            experience.observation, experience.action, experience.next_observation,
+            experience.goal_type, weights=weights, training=True),
+        self._critic_variables, self._critic_optimizer)
+    actor_loss = self._minimize(
+        lambda: self.actor_loss(experience.observation, weights=weights, training=True),
+        self._actor_network.trainable_variables, self._actor_optimizer)
+    return self._finish_train_step(
+        CLearningLossInfo(critic_loss=critic_loss, actor_loss=actor_loss))
 
   def _loss(self, experience, weights=None, training=False):
     """Returns both losses on experience without changing any variable."""

@@ -1,0 +1,298 @@
+"""Goal-conditioned SAC with hindsight relabeling: the Q-learning baseline of C-learning.
+
+Haarnoja et al., "Soft Actor-Critic Algorithms and Applications", 2018,
+https://arxiv.org/abs/1812.05905; Andrychowicz et al., "Hindsight Experience
+Replay", NeurIPS 2017, https://arxiv.org/abs/1707.01495.
+
+It trains on the same RelabeledTransition batches as CLearningAgent and turns
+each relabeled goal into a sparse reward: with reward_type='next_state' (the
+C-learning paper's Q-learning comparison) the reward is 1 only when the next
+state reaches the goal exactly, which is true for the NEXT-relabeled rows; with
+'threshold' (what HER users expect) it is 1 within reward_threshold of the goal.
+Episodes do not end at the goal unless terminate_on_reward is set.
+"""
+from typing import NamedTuple
+
+import gin
+import tensorflow as tf
+from tf_agents.agents import tf_agent
+from tf_agents.utils import common
+
+from c_learning.agents import twin_critic_agent
+
+REWARD_TYPES = ('next_state', 'threshold')
+
+
+class SacHerLossInfo(NamedTuple):
+  """The three losses of one SAC+HER train step."""
+  critic_loss: tf.Tensor
+  actor_loss: tf.Tensor
+  alpha_loss: tf.Tensor
+
+
+@gin.configurable
+class SacHerAgent(twin_critic_agent.TwinCriticAgent):
+  """Goal-conditioned SAC: twin Q critics and targets, tanh-Gaussian actor, learned alpha.
+
+  Trains on RelabeledTransition batches ([B] outer dimension): observation and
+  next_observation are concat(state, goal) with the same goal, the state
+  obs_dim wide and the goal goal_slice's width. goal_type is not used: the
+  reward is computed from the tensors (see rewards).
+  """
+
+  ALGORITHM = 'SAC+HER'
+
+  def __init__(self,
+               time_step_spec,
+               action_spec,
+               actor_network,
+               critic_network,
+               actor_optimizer,
+               critic_optimizer,
+               alpha_optimizer,
+               obs_dim,
+               goal_slice,
+               gamma=0.99,
+               target_update_tau=0.005,
+               target_update_period=1,
+               reward_type='next_state',
+               reward_threshold=0.05,
+               terminate_on_reward=False,
+               target_entropy=None,
+               initial_log_alpha=0.0,
+               gradient_clipping=None,
+               debug_summaries=False,
+               summarize_grads_and_vars=False,
+               train_step_counter=None,
+               name=None):
+    """Creates the agent.
+
+    Args:
+      time_step_spec: TimeStep spec; its observation is concat(state, goal).
+      action_spec: a single BoundedTensorSpec of continuous actions.
+      actor_network: ActorDistributionNetwork with a tanh-Gaussian projection
+        (see c_learning.networks.build_actor_network).
+      critic_network: Network mapping (observation, action) to Q values [B]
+        (c_learning.networks.build_critic_network; its unbounded output is
+        used as Q). It is copied for the second critic and the two targets.
+      actor_optimizer: optimizer of the actor.
+      critic_optimizer: optimizer of both critics.
+      alpha_optimizer: optimizer of log alpha, the entropy temperature.
+      obs_dim: width of the state part of an observation.
+      goal_slice: relabel.GoalSlice, the state dimensions a goal constrains.
+      gamma: discount in (0, 1).
+      target_update_tau: factor of the soft target update.
+      target_update_period: train steps between target updates.
+      reward_type: 'next_state' (r = 1 iff goal_slice(next state) == goal in
+        every dimension) or 'threshold' (r = 1 iff the L2 distance between
+        them is < reward_threshold).
+      reward_threshold: distance under which 'threshold' gives reward 1.
+      terminate_on_reward: whether a reward of 1 ends the episode (the TD
+        target does not bootstrap there).
+      target_entropy: entropy that alpha is tuned toward; None means
+        -action_dim.
+      initial_log_alpha: initial value of log alpha.
+      gradient_clipping: norm to clip gradients to; None for no clipping.
+      debug_summaries: whether to write debug summaries (alpha, mean reward).
+      summarize_grads_and_vars: whether to write gradient/variable summaries.
+      train_step_counter: counter incremented every train step; defaults to
+        the global step.
+      name: name of the agent's tf.Module.
+
+    Raises:
+      ValueError: on a discrete or unbounded action spec or a bad setting.
+    """
+    tf.Module.__init__(self, name=name)
+    if not 0.0 < gamma < 1.0:
+      raise ValueError(f'SacHerAgent needs 0 < gamma < 1; got gamma={gamma}.')
+    if reward_type not in REWARD_TYPES:
+      raise ValueError(f'SacHerAgent reward_type must be one of {REWARD_TYPES}; '
+                       f'got {reward_type!r}.')
+    if not reward_threshold > 0:
+      raise ValueError(
+          f'SacHerAgent reward_threshold must be > 0; got {reward_threshold}.')
+    goal_dim = goal_slice.goal_dim(obs_dim)
+    observation_width = tf.nest.flatten(time_step_spec.observation)[0].shape[-1]
+    if observation_width is not None and observation_width != obs_dim + goal_dim:
+      raise ValueError(
+          f'SacHerAgent observations are {observation_width} wide; need '
+          f'obs_dim + goal dim = {obs_dim} + {goal_dim} (concat(state, goal)).')
+
+    self._obs_dim = obs_dim
+    self._goal_slice = goal_slice
+    self._gamma = gamma
+    self._reward_type = reward_type
+    self._reward_threshold = reward_threshold
+    self._terminate_on_reward = terminate_on_reward
+    self._alpha_optimizer = alpha_optimizer
+    action_dim = tf.nest.flatten(action_spec)[0].shape.num_elements()
+    self._target_entropy = (-float(action_dim) if target_entropy is None
+                            else float(target_entropy))
+    self._log_alpha = tf.Variable(
+        float(initial_log_alpha), dtype=tf.float32, name='log_alpha')
+    super().__init__(
+        time_step_spec, action_spec, actor_network, critic_network,
+        actor_optimizer, critic_optimizer, target_update_tau,
+        target_update_period, gradient_clipping, debug_summaries,
+        summarize_grads_and_vars, train_step_counter)
+
+  @property
+  def alpha(self):
+    """The entropy temperature exp(log alpha)."""
+    return tf.exp(self._log_alpha)
+
+  def _action_distribution(self, observations, training):
+    distribution, _ = self._actor_network(
+        observations, step_type=(), network_state=(), training=training)
+    return distribution
+
+  def _actions_and_log_probs(self, observations, training):
+    """Samples reparameterised actions [B, A] and their log pi [B]."""
+    distribution = self._action_distribution(observations, training)
+    actions = distribution.sample()
+    return actions, distribution.log_prob(actions)
+
+  def rewards(self, observations, next_observations):
+    """Returns the sparse relabeled reward [B] (float 0 or 1) of each row.
+
+    The goal is next_observations[:, obs_dim:]; it is compared with
+    goal_slice(next state), next state = next_observations[:, :obs_dim].
+    observations is unused by both reward types; it is an argument so that a
+    reward of (s, s', g) fits the same signature.
+    """
+    del observations  # Both reward types depend on the next state only.
+    next_observations = tf.convert_to_tensor(next_observations, tf.float32)
+    next_state = next_observations[:, :self._obs_dim]
+    goal = next_observations[:, self._obs_dim:]
+    achieved = self._goal_slice(next_state)
+    if self._reward_type == 'next_state':
+      # Exact equality: a NEXT-relabeled goal is a copy of goal_slice(s').
+      hit = tf.reduce_all(tf.equal(achieved, goal), axis=-1)
+    else:
+      hit = tf.norm(achieved - goal, axis=-1) < self._reward_threshold
+    return tf.cast(hit, tf.float32)
+
+  def critic_loss(self,
+                  observations,
+                  actions,
+                  next_observations,
+                  next_actions=None,
+                  training=False,
+                  weights=None,
+                  next_log_probs=None):
+    """Returns the TD loss, summed over the twin critics.
+
+    y = r + gamma * d * (min_i Q'_i(s', a') - alpha * log pi(a'|s')), with
+    d = 1, or 1 - r with terminate_on_reward; each critic's loss is the batch
+    mean of (Q_i(s, a) - y)^2 (weighted by `weights`), as in TF-Agents' SAC.
+
+    Args:
+      observations: [B, obs_dim + goal_dim] concat(state, goal).
+      actions: [B, action_dim].
+      next_observations: [B, obs_dim + goal_dim] concat(next state, same goal).
+      next_actions: [B, action_dim] actions a' at the next state; None samples
+        them from the actor.
+      training: whether the networks run in training mode.
+      weights: optional per-row (or scalar) sample weights from train().
+      next_log_probs: [B] log pi(a'|s') of next_actions; None computes it from
+        the actor (for given next_actions, their log-density under the actor;
+        give it explicitly when next_actions lie on the action bounds, where
+        the tanh-Gaussian density is degenerate).
+    """
+    if next_actions is None:
+      next_actions, sampled_log_probs = self._actions_and_log_probs(
+          next_observations, training=False)
+      if next_log_probs is None:
+        next_log_probs = sampled_log_probs
+    elif next_log_probs is None:
+      next_log_probs = self._action_distribution(
+          next_observations, training=False).log_prob(next_actions)
+    rewards = self.rewards(observations, next_observations)
+    target_q = self._critic_outputs(self._target_critic_networks, next_observations,
+                              next_actions, training=False)
+    soft_value = (tf.minimum(target_q[0], target_q[1]) -
+                  self.alpha * next_log_probs)
+    continues = 1.0 - rewards if self._terminate_on_reward else 1.0
+    td_targets = tf.stop_gradient(rewards + self._gamma * continues * soft_value)
+
+    total = 0.0
+    q_values = self._critic_outputs(self._critic_networks, observations, actions,
+                              training)
+    for q in q_values:
+      total += common.aggregate_losses(
+          per_example_loss=tf.math.squared_difference(td_targets, q),
+          sample_weight=weights).total_loss
+
+    if self._debug_summaries:
+      with tf.name_scope('critic'):
+        common.generate_tensor_summaries('rewards', rewards,
+                                         self.train_step_counter)
+        common.generate_tensor_summaries('td_targets', td_targets,
+                                         self.train_step_counter)
+    tf.debugging.check_numerics(total, 'SAC+HER critic loss is inf or nan.')
+    return total
+
+  def actor_loss(self, observations, training=False, weights=None):
+    """Returns the batch mean of alpha * log pi(a|s) - min_i Q_i(s, a), a ~ pi(s).
+
+    Actions are reparameterised, so the gradient flows through them into the
+    actor; alpha and the critics are held fixed.
+    """
+    actions, log_probs = self._actions_and_log_probs(observations, training)
+    q_values = self._critic_outputs(self._critic_networks, observations, actions,
+                              training=False)
+    min_q = tf.minimum(q_values[0], q_values[1])
+    per_row = tf.stop_gradient(self.alpha) * log_probs - min_q
+    loss = common.aggregate_losses(
+        per_example_loss=per_row, sample_weight=weights).total_loss
+    tf.debugging.check_numerics(loss, 'SAC+HER actor loss is inf or nan.')
+    return loss
+
+  def alpha_loss(self, observations, training=False, weights=None):
+    """Returns the batch mean of log alpha * (-log pi(a|s) - target_entropy).
+
+    Its gradient raises alpha while the policy's entropy is below
+    target_entropy and lowers it above (TF-Agents' SAC form, on log alpha).
+    """
+    _, log_probs = self._actions_and_log_probs(observations, training)
+    per_row = self._log_alpha * tf.stop_gradient(-log_probs -
+                                                 self._target_entropy)
+    loss = common.aggregate_losses(
+        per_example_loss=per_row, sample_weight=weights).total_loss
+    tf.debugging.check_numerics(loss, 'SAC+HER alpha loss is inf or nan.')
+    return loss
+
+  def _train(self, experience, weights):
+    """Takes one critic, one actor and one alpha step, then a target update."""
+    self._check_experience(experience)
+    critic_loss = self._minimize(
+        lambda: self.critic_loss(
+            experience.observation, experience.action, experience.next_observation,
+            weights=weights, training=True),
+        self._critic_variables, self._critic_optimizer)
+    actor_loss = self._minimize(
+        lambda: self.actor_loss(experience.observation, weights=weights, training=True),
+        self._actor_network.trainable_variables, self._actor_optimizer)
+    alpha_loss = self._minimize(
+        lambda: self.alpha_loss(experience.observation, weights=weights, training=True),
+        [self._log_alpha], self._alpha_optimizer)
+    if self.summaries_enabled and self._debug_summaries:
+      tf.compat.v2.summary.scalar(name='alpha', data=self.alpha,
+                                  step=self.train_step_counter)
+    return self._finish_train_step(SacHerLossInfo(
+        critic_loss=critic_loss, actor_loss=actor_loss, alpha_loss=alpha_loss))
+
+  def _loss(self, experience, weights=None, training=False):
+    """Returns the three losses on experience without changing any variable."""
+    self._check_experience(experience)
+    critic_loss = self.critic_loss(
+        experience.observation, experience.action,
+        experience.next_observation, weights=weights, training=training)
+    actor_loss = self.actor_loss(
+        experience.observation, weights=weights, training=training)
+    alpha_loss = self.alpha_loss(
+        experience.observation, weights=weights, training=training)
+    return tf_agent.LossInfo(
+        loss=critic_loss + actor_loss + alpha_loss,
+        extra=SacHerLossInfo(critic_loss=critic_loss, actor_loss=actor_loss,
+                             alpha_loss=alpha_loss))
