@@ -151,15 +151,17 @@ class GoalReplayBuffer(replay_buffer.ReplayBuffer):
     ]
 
   def _close_episodes(self, last_id, closing):
-    """Marks every stored row of the episodes ending at `last_id` with that end."""
-    columns = tf.range(self._max_length, dtype=tf.int64)[None, :]
-    last_id = last_id[:, None]
-    # The id each column holds once `last_id` is written.
-    column_ids = last_id - (last_id % self._max_length - columns) % self._max_length
-    in_episode = ((column_ids >= self._episode_start[:, None])
-                  & (column_ids >= 0) & closing[:, None])
-    with tf.control_dependencies([self._episode_end.assign(
-        tf.where(in_episode, last_id, self._episode_end))]):
+    """Marks the stored rows of the episodes ending at `last_id` (where `closing`) with that end."""
+    # Only the episode's own rows are touched, never the whole ring; rows that
+    # the ring has already overwritten are left alone.
+    first_id = tf.maximum(self._episode_start, last_id - self._max_length + 1)
+    ids = tf.ragged.range(tf.boolean_mask(first_id, closing),
+                          tf.boolean_mask(last_id, closing) + 1)
+    envs = tf.repeat(tf.boolean_mask(tf.range(self._batch_size, dtype=tf.int64), closing),
+                     ids.row_lengths())
+    ends = tf.repeat(tf.boolean_mask(last_id, closing), ids.row_lengths())
+    with tf.control_dependencies([self._episode_end.scatter_nd_update(
+        tf.stack([envs, ids.flat_values % self._max_length], axis=1), ends)]):
       return tf.constant(True)
 
   def _num_stored(self):
