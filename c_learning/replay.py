@@ -94,10 +94,6 @@ class GoalReplayBuffer(replay_buffer.ReplayBuffer):
       self._rng = (tf.random.Generator.from_seed(seed) if seed is not None
                    else tf.random.Generator.from_non_deterministic_state())
 
-  @property
-  def max_length(self):
-    return self._max_length
-
   def add_transition(self, transition):
     """Driver transition observer: stores (time_step, action_step, next_time_step)."""
     time_step, action_step, next_time_step = transition

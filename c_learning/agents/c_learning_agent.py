@@ -63,30 +63,19 @@ class CLearningAgent(twin_critic_agent.TwinCriticAgent):
     """Creates the agent.
 
     Args:
-      time_step_spec: TimeStep spec; its observation is concat(state, goal).
-      action_spec: a single BoundedTensorSpec of continuous actions.
-      actor_network: ActorDistributionNetwork with a tanh-Gaussian projection
-        (see c_learning.networks.build_actor_network).
       critic_network: Network mapping (observation, action) to logits [B] of
         C(s, a, g). It is copied for the second critic and the two targets, so
         it must not share layers with anything.
-      actor_optimizer: optimizer of the actor.
-      critic_optimizer: optimizer of both critics.
       gamma: discount in (0, 1) of the future-state distribution.
-      target_update_tau: factor of the soft target update.
-      target_update_period: train steps between target updates.
       w_clipping: upper clip of the importance weight w = C'/(1-C') of the TD
         target; None means 1/(1-gamma), -1 means no clipping.
       use_td_targets: True for TD C-learning; False for the Monte-Carlo
         classifier, where goals other than NEXT and FUTURE are negatives
         (label 0, weight 1).
       actor_loss_type: 'c' (loss -C) or 'cross_entropy' (loss -log C).
-      gradient_clipping: norm to clip gradients to; None for no clipping.
       debug_summaries: whether to write debug summaries (w, C by goal type).
-      summarize_grads_and_vars: whether to write gradient/variable summaries.
-      train_step_counter: counter incremented every train step; defaults to
-        the global step.
       name: name of the agent's tf.Module.
+      Other arguments: as in twin_critic_agent.TwinCriticAgent.
 
     Raises:
       ValueError: on a discrete or unbounded action spec or a bad setting.

@@ -68,21 +68,13 @@ class SacHerAgent(twin_critic_agent.TwinCriticAgent):
     """Creates the agent.
 
     Args:
-      time_step_spec: TimeStep spec; its observation is concat(state, goal).
-      action_spec: a single BoundedTensorSpec of continuous actions.
-      actor_network: ActorDistributionNetwork with a tanh-Gaussian projection
-        (see c_learning.networks.build_actor_network).
       critic_network: Network mapping (observation, action) to Q values [B]
         (c_learning.networks.build_critic_network; its unbounded output is
         used as Q). It is copied for the second critic and the two targets.
-      actor_optimizer: optimizer of the actor.
-      critic_optimizer: optimizer of both critics.
       alpha_optimizer: optimizer of log alpha, the entropy temperature.
       obs_dim: width of the state part of an observation.
       goal_slice: relabel.GoalSlice, the state dimensions a goal constrains.
       gamma: discount in (0, 1).
-      target_update_tau: factor of the soft target update.
-      target_update_period: train steps between target updates.
       reward_type: 'next_state' (r = 1 iff goal_slice(next state) == goal in
         every dimension) or 'threshold' (r = 1 iff the L2 distance between
         them is < reward_threshold).
@@ -92,12 +84,9 @@ class SacHerAgent(twin_critic_agent.TwinCriticAgent):
       target_entropy: entropy that alpha is tuned toward; None means
         -action_dim.
       initial_log_alpha: initial value of log alpha.
-      gradient_clipping: norm to clip gradients to; None for no clipping.
       debug_summaries: whether to write debug summaries (alpha, mean reward).
-      summarize_grads_and_vars: whether to write gradient/variable summaries.
-      train_step_counter: counter incremented every train step; defaults to
-        the global step.
       name: name of the agent's tf.Module.
+      Other arguments: as in twin_critic_agent.TwinCriticAgent.
 
     Raises:
       ValueError: on a discrete or unbounded action spec or a bad setting.
