@@ -24,14 +24,21 @@ from c_learning import config
 from c_learning import envs
 from c_learning import metrics
 from c_learning import overlap
+from c_learning import policy_export
 from c_learning import relabel
 from c_learning import replay
 
-flags.DEFINE_string('root_dir', None, 'Directory for checkpoints, summaries and operative.gin.')
-flags.DEFINE_multi_string('gin_file', None, 'Gin config files, parsed in order.')
-flags.DEFINE_multi_string('gin_bindings', None, 'Gin bindings, applied after the files.')
-
 FLAGS = flags.FLAGS
+
+
+def _define_flags():
+  # Defined by the entry point, not at import, so that other entry points
+  # (c_learning.evaluate) can import this module and define flags of the same names.
+  flags.DEFINE_string('root_dir', None,
+                      'Directory for checkpoints, summaries and operative.gin.')
+  flags.DEFINE_multi_string('gin_file', None, 'Gin config files, parsed in order.')
+  flags.DEFINE_multi_string('gin_bindings', None, 'Gin bindings, applied after the files.')
+  flags.mark_flag_as_required('root_dir')
 
 
 @gin.configurable(denylist=['root_dir'])
@@ -66,6 +73,7 @@ def train_eval(
     log_subset=None,
     # Checkpoints, summaries and logging.
     train_checkpoint_interval=10_000,
+    export_policy=True,
     log_interval=1_000,
     summary_interval=1_000,
     summaries_flush_secs=10,
@@ -81,6 +89,9 @@ def train_eval(
   own iteration's steps). overlap_collection runs the env steps in a worker
   thread while the train steps run (TensorFlow releases the GIL); it changes the
   speed only: a seed gives the same run with it on or off.
+
+  With export_policy, each checkpoint also saves the greedy eval policy as a
+  SavedModel in root_dir/policy (tf.saved_model.load; python -m c_learning.evaluate).
 
   Returns:
     The last evaluation's metrics as a dict of name -> float.
@@ -157,9 +168,16 @@ def train_eval(
     # Nothing random to redo: refill the empty buffer with the trained policy.
     initial_policy = agent.collect_policy
   initial_driver = collect_driver(initial_policy, initial_collect_steps)
+  eval_policy = greedy_policy.GreedyPolicy(agent.policy)
   eval_driver = dynamic_episode_driver.DynamicEpisodeDriver(
-      eval_env, greedy_policy.GreedyPolicy(agent.policy),
-      observers=[eval_distance], num_episodes=num_eval_episodes)
+      eval_env, eval_policy, observers=[eval_distance], num_episodes=num_eval_episodes)
+  exporter = (policy_export.PolicyExporter(root_dir, eval_policy, global_step)
+              if export_policy else None)
+
+  def save_checkpoint():
+    checkpointer.save(global_step=global_step.numpy())
+    if exporter:
+      exporter.export()
 
   # Iteration k collects with snapshots[k % 2] and trains on stages[k % 2];
   # meanwhile it fills the other snapshot and stage for iteration k + 1. With
@@ -257,12 +275,14 @@ def train_eval(
           tf.summary.scalar('Metrics/PhysicsBlowups', envs.physics_blowups(train_env),
                             step=global_step)
         if iteration % train_checkpoint_interval == 0:
-          checkpointer.save(global_step=global_step.numpy())
+          save_checkpoint()
     if int(global_step.numpy()) > resumed_at:
       if iteration % train_checkpoint_interval:
-        checkpointer.save(global_step=global_step.numpy())
+        save_checkpoint()
       if num_eval_episodes > 0 and iteration % eval_interval:
         last_eval = evaluate()
+    elif exporter and resumed_at > 0 and not exporter.exists():
+      exporter.export()  # a finished run from before export_policy, started again
   config.write_operative_config(root_dir)
   train_writer.flush()
   eval_writer.flush()
@@ -319,7 +339,7 @@ def main(_):
 
 def run():
   """Console-script entry point."""
-  flags.mark_flag_as_required('root_dir')
+  _define_flags()
   app.run(main)
 
 
