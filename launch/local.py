@@ -22,6 +22,9 @@ class Job:
   run_dir: str
   process: subprocess.Popen = None
   returncode: int = None
+  # time.time() when its process started, and when its end was seen (for wall-clock records).
+  started: float = None
+  ended: float = None
 
 
 def jobs_for(sweep, root, python=None):
@@ -31,11 +34,13 @@ def jobs_for(sweep, root, python=None):
               os.path.join(os.path.abspath(root), run.name)) for run in sweep.runs]
 
 
-def run_jobs(jobs, workers, cwd=None, status_every=30.0, poll=0.2, out=None):
+def run_jobs(jobs, workers, cwd=None, status_every=30.0, poll=0.2, out=None, on_exit=None):
   """Runs unfinished jobs `workers` at a time; returns the failed ones.
 
   A job whose run_dir has DONE is skipped; any other job is (re)started with the
-  same command, which is how train_eval resumes from its checkpoint.
+  same command, which is how train_eval resumes from its checkpoint. on_exit(job),
+  if given, is called each time a started job's process ends (returncode, started
+  and ended set), also when an interrupt stops it, and before DONE is written.
   """
   if workers < 1:
     raise ValueError(f'--workers={workers}: need at least 1.')
@@ -61,7 +66,7 @@ def run_jobs(jobs, workers, cwd=None, status_every=30.0, poll=0.2, out=None):
         if job.process.poll() is None:
           continue
         running.remove(job)
-        job.returncode = job.process.returncode
+        _ended(job, on_exit)
         if job.returncode == 0:
           with open(os.path.join(job.run_dir, DONE), 'w') as f:
             f.write(time.strftime('%Y-%m-%dT%H:%M:%S\n'))
@@ -87,6 +92,8 @@ def run_jobs(jobs, workers, cwd=None, status_every=30.0, poll=0.2, out=None):
         job.process.wait(timeout=10)
       except subprocess.TimeoutExpired:
         job.process.kill()
+        job.process.wait()
+      _ended(job, on_exit)
     print('interrupted: start the same command again to resume.', file=out, flush=True)
     raise
   finally:
@@ -96,6 +103,14 @@ def run_jobs(jobs, workers, cwd=None, status_every=30.0, poll=0.2, out=None):
     print(f'failed: {job.name} (exit {job.returncode}); last lines of its log:', file=out)
     print(_tail(os.path.join(job.run_dir, LOG)), file=out, flush=True)
   return failed
+
+
+def _ended(job, on_exit):
+  """Records that a job's process has ended and tells on_exit."""
+  job.returncode = job.process.returncode
+  job.ended = time.time()
+  if on_exit is not None:
+    on_exit(job)
 
 
 def _interrupt(signum, frame):
@@ -109,6 +124,7 @@ def _start(job, cwd):
   log.write(time.strftime('\n=== %Y-%m-%d %H:%M:%S start: ').encode()
             + ' '.join(job.argv).encode() + b'\n')
   log.flush()
+  job.started = time.time()
   job.process = subprocess.Popen(job.argv, stdout=log, stderr=subprocess.STDOUT, cwd=cwd,
                                  stdin=subprocess.DEVNULL, preexec_fn=_die_with_parent)
   log.close()  # the child holds its own descriptor

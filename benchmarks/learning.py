@@ -1,0 +1,753 @@
+"""Learning curves: tasks x agents x seeds (x variants) for an env-step budget, K runs at a time.
+
+    python benchmarks/learning.py --tasks=sawyer_reach,sawyer_window --agents=c_learning,sac_her \\
+        --seeds=0,1,2 --env_steps=100000 --parallel=2 --out=~/bench/paper
+
+Each run is `python -m c_learning.train_eval` on gin/<task>.gin (a task without a config of its
+own, such as point_mass, gets gin/base.gin and train_eval.env_name; a path to a .gin file works
+too) with the agent, seed and num_iterations = (env_steps - initial_collect_steps) //
+collect_steps_per_iteration, both read from the run's gin config, so the budget includes the
+random initial steps. Run directories are OUT/runs/<task>/<agent>[/<variant>]/seed_<n>, each
+with train_eval.log (stdout and stderr, appended across restarts), run.json (the command and
+the wall-clock of each attempt) and DONE once train_eval exits 0. Start the same command again
+after a crash, Ctrl-C or kill: finished runs are skipped and the others resume from their
+checkpoints (launch/local.py runs them, and stops them when this script dies).
+
+Variants sweep gin bindings on top of every task and agent, e.g. the next-state fraction of
+SAC+HER's relabeling on reach (the rest random goals), with the final distance against it:
+
+    python benchmarks/learning.py --tasks=sawyer_reach --agents=sac_her --out=~/bench/ratio \\
+        --variants='next0.1=goal_fn.relabel_next_prob=0.1;goal_fn.relabel_future_prob=0.0' \\
+        --variants='next0.3=goal_fn.relabel_next_prob=0.3;goal_fn.relabel_future_prob=0.0' \\
+        --variant_x=goal_fn.relabel_next_prob
+
+--eval_interval is in env steps, like --env_steps. The reports cover every run under the runs
+directory, those of earlier calls and those still going included; --report_only rebuilds them
+without running anything, and --runs_dir points at any <task>/<agent>[/<variant>]/seed_<n> tree:
+  OUT/learning.csv         one row per run and eval: task, agent, variant, seed, train_step,
+                           env_steps, every eval metric found, the run's wall-clock, finished
+  OUT/<task>_curves.png    final distance (object distance where the task logs a subset) and
+                           success rate over env steps: mean over seeds, band = min to max
+  OUT/<task>_final_vs_<param>.png  with --variant_x, where the task's runs have two or more
+                           values of that gin parameter (read from each run's operative.gin):
+                           the last eval's distance against it, a dot per seed
+  OUT/results.md           a table, a row per task/agent/variant (printed too), and the plots
+The last line printed is one JSON object naming the files written.
+
+Disk: train_eval keeps one checkpoint per run with the replay buffer (resuming needs it); its
+size follows train_eval.replay_buffer_capacity, not the steps taken: about 100 MB for
+sawyer_reach at the default 1M, more for tasks with wider observations. Nothing is deleted.
+"""
+import argparse
+import ast
+import csv
+import dataclasses
+import glob
+import inspect
+import json
+import os
+import re
+import sys
+import time
+
+import gin
+import matplotlib
+matplotlib.use('Agg')  # files only; never a display
+import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top,wrong-import-position
+import numpy as np
+import tensorflow as tf
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, REPO)
+
+# pylint: disable=g-import-not-at-top,wrong-import-position
+from c_learning import agents
+from c_learning import config
+from c_learning import envs
+from c_learning import train_eval  # registers train_eval's configurable for the bindings
+from launch import local
+from launch import spec as spec_lib
+
+RUN_RECORD = 'run.json'
+CSV_NAME = 'learning.csv'
+MARKDOWN_NAME = 'results.md'
+_NAME = re.compile(r'^[A-Za-z0-9][A-Za-z0-9._-]*$')
+_SEED_DIR = re.compile(r'^seed_(\d+)$')
+_OPERATIVE_LINE = re.compile(r'^([A-Za-z_][\w./]*)\s*=\s*(.+)$')
+_RUN_COLUMNS = ('task', 'agent', 'variant', 'seed', 'train_step', 'env_steps')
+
+
+class UsageError(ValueError):
+  """Bad command-line input; the message names the culprit and what is allowed."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Task:
+  """A task's name, the gin files that configure it and any bindings it adds."""
+  name: str
+  gin_files: tuple
+  bindings: tuple = ()
+
+
+@dataclasses.dataclass(frozen=True)
+class Variant:
+  """A named set of gin bindings applied to every task and agent; '' is no variant."""
+  name: str
+  bindings: tuple = ()
+
+
+@dataclasses.dataclass(frozen=True)
+class RunDir:
+  """A run directory found under the runs directory."""
+  task: str
+  agent: str
+  variant: str
+  seed: int
+  path: str
+
+
+# ---------------------------------------------------------------------------
+# Command line.
+
+
+def parse_args(argv):
+  """The command-line flags."""
+  parser = argparse.ArgumentParser(
+      description=__doc__.splitlines()[0],
+      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+  parser.add_argument('--tasks', default='sawyer_reach,sawyer_window',
+                      help='comma-separated: shipped tasks (gin/<task>.gin), other env names '
+                      '(gin/base.gin + train_eval.env_name) or .gin paths')
+  parser.add_argument('--agents', default='c_learning,sac_her', help='comma-separated')
+  parser.add_argument('--seeds', default='0,1,2', help='comma-separated')
+  parser.add_argument('--env_steps', type=int, default=100_000,
+                      help='env steps a run takes, its random initial steps included')
+  parser.add_argument('--parallel', type=int, default=2, help='runs at a time')
+  parser.add_argument('--out', required=True, help='where the reports go')
+  parser.add_argument('--runs_dir', default=None, help='run directories (default: OUT/runs)')
+  parser.add_argument('--eval_interval', type=int, default=None,
+                      help='env steps between evaluations (default: the config\'s)')
+  parser.add_argument('--num_eval_episodes', type=int, default=None,
+                      help='episodes an evaluation (default: the config\'s)')
+  parser.add_argument('--gin_bindings', action='append', default=[],
+                      help='a gin binding for every run; repeatable')
+  parser.add_argument('--variants', action='append', default=[],
+                      help='NAME=BINDING;BINDING...: runs every task/agent/seed once per '
+                      'variant with these bindings; repeatable')
+  parser.add_argument('--variant_x', default=None,
+                      help='a gin parameter (e.g. goal_fn.relabel_next_prob): also plot the '
+                      'final distance against its value in each run')
+  parser.add_argument('--report_only', action='store_true',
+                      help='run nothing: rebuild the reports from the runs directory')
+  parser.add_argument('--python', default=sys.executable, help='interpreter for the runs')
+  return parser.parse_args(argv)
+
+
+def parse_list(text, flag, cast=str):
+  """A comma-separated flag value as a list of distinct items, each passed through cast."""
+  items = [item.strip() for item in text.split(',') if item.strip()]
+  if not items:
+    raise UsageError(f'--{flag}={text!r}: give a non-empty comma-separated list.')
+  values = [cast(item) for item in items]
+  check_unique(values, f'--{flag}={text!r}')
+  return values
+
+
+def check_unique(values, where):
+  """Fails if a value is listed twice."""
+  for value in values:
+    if values.count(value) > 1:
+      raise UsageError(f'{where}: {value!r} is listed twice.')
+
+
+def parse_seed(text):
+  """A seed: a non-negative integer."""
+  if not text.isdigit():
+    raise UsageError(f'--seeds: {text!r} is not a non-negative integer.')
+  return int(text)
+
+
+def parse_agent(name):
+  """An agent name that the agent factory knows."""
+  if name not in agents.AGENT_BUILDERS:
+    raise UsageError(f'--agents: {name!r} is unknown; allowed: '
+                     f'{", ".join(sorted(agents.AGENT_BUILDERS))}.')
+  return name
+
+
+def parse_task(name):
+  """A Task from a shipped task name, another registered env name, or a .gin path."""
+  if name.endswith('.gin'):
+    if not os.path.isfile(name):
+      raise UsageError(f'--tasks: {name}: no such gin file.')
+    stem = os.path.splitext(os.path.basename(name))[0]
+    if not _NAME.match(stem):
+      raise UsageError(f'--tasks: {name}: the file name must be letters, digits, ".", "_", "-" '
+                       '(it names the run directories).')
+    return Task(stem, (os.path.abspath(name),))
+  if name in spec_lib.shipped_tasks():
+    return Task(name, (os.path.join('gin', name + '.gin'),))
+  if name in envs.ENV_NAMES:
+    # No config of its own: the paper's shared settings, with the env named.
+    return Task(name, (os.path.join('gin', 'base.gin'),), (f'train_eval.env_name="{name}"',))
+  raise UsageError(f'--tasks: {name!r} is unknown; allowed: '
+                   f'{", ".join(sorted(set(spec_lib.shipped_tasks()) | set(envs.ENV_NAMES)))} '
+                   'or a path to a .gin file.')
+
+
+def parse_variant(text):
+  """A Variant from 'NAME=KEY=VALUE;KEY=VALUE' (no bindings is allowed: a baseline)."""
+  name, sep, rest = text.partition('=')
+  name = name.strip()
+  if not sep or not _NAME.match(name) or name.startswith('seed_'):
+    raise UsageError(f'--variants={text!r}: expected NAME=BINDING;BINDING... with NAME made of '
+                     'letters, digits, ".", "_", "-" and not starting with seed_.')
+  bindings = tuple(b.strip() for b in rest.split(';') if b.strip())
+  for binding in bindings:
+    if '=' not in binding:
+      raise UsageError(f'--variants={text!r}: {binding!r} is not a gin binding KEY=VALUE.')
+  return Variant(name, bindings)
+
+
+def check_reserved(bindings, where, reserved):
+  """Fails if a binding sets a parameter that one of this script's flags sets."""
+  for binding in bindings:
+    key = binding.split('=', 1)[0].strip()
+    if key in reserved:
+      raise UsageError(f'{where}: {binding!r} sets {key}, which {reserved[key]} sets; '
+                       'remove the binding.')
+
+
+def reserved_keys(args):
+  """{gin parameter: the flag that sets it} for this invocation."""
+  reserved = {'train_eval.agent_name': '--agents', 'train_eval.random_seed': '--seeds',
+              'train_eval.num_iterations': '--env_steps'}
+  if args.eval_interval is not None:
+    reserved['train_eval.eval_interval'] = '--eval_interval'
+  if args.num_eval_episodes is not None:
+    reserved['train_eval.num_eval_episodes'] = '--num_eval_episodes'
+  return reserved
+
+
+def check_numbers(args):
+  """Fails on a budget, parallelism or eval setting that cannot work."""
+  if args.parallel < 1:
+    raise UsageError(f'--parallel={args.parallel}: need at least 1.')
+  if args.env_steps < 1:
+    raise UsageError(f'--env_steps={args.env_steps}: need at least 1.')
+  if args.eval_interval is not None and args.eval_interval < 1:
+    raise UsageError(f'--eval_interval={args.eval_interval}: need at least 1 env step.')
+  if args.num_eval_episodes is not None and args.num_eval_episodes < 1:
+    raise UsageError(f'--num_eval_episodes={args.num_eval_episodes}: the curves need '
+                     'evaluations; give at least 1.')
+
+
+# ---------------------------------------------------------------------------
+# Planning and running.
+
+
+def collect_schedule(gin_files, bindings, where):
+  """(initial_collect_steps, collect_steps_per_iteration) that a run's gin config gives."""
+  gin.clear_config()
+  try:
+    config.parse([os.path.join(REPO, f) for f in gin_files], list(bindings))
+    bound = gin.get_bindings('train_eval')
+  except config.ConfigError as error:
+    raise UsageError(f'{where}: {config.first_line(error)}') from error
+  finally:
+    gin.clear_config()
+  defaults = inspect.signature(train_eval.train_eval).parameters
+  return tuple(int(bound.get(name, defaults[name].default))
+               for name in ('initial_collect_steps', 'collect_steps_per_iteration'))
+
+
+def iterations_for(env_steps, initial, per_iteration, where):
+  """Iterations that take a run to at most env_steps env steps, the initial ones included."""
+  iterations = (env_steps - initial) // per_iteration
+  if iterations < 1:
+    raise UsageError(f'--env_steps={env_steps}: leaves no iteration after {where}\'s '
+                     f'train_eval.initial_collect_steps={initial} random steps '
+                     f'({per_iteration} env steps an iteration); the budget includes them.')
+  return iterations
+
+
+def run_path(runs_dir, task, agent, variant, seed):
+  """runs_dir/<task>/<agent>[/<variant>]/seed_<n>."""
+  return os.path.join(runs_dir, task, agent, *([variant] if variant else []), f'seed_{seed}')
+
+
+def run_label(task, agent, variant, seed):
+  """'<task>/<agent>[/<variant>]/seed_<n>': a run's name in status lines and messages."""
+  return '/'.join([task, agent] + ([variant] if variant else []) + [f'seed_{seed}'])
+
+
+def parse_sweep(args):
+  """(tasks, agents, seeds, variants) from the flags, every one checked."""
+  check_numbers(args)
+  tasks = [parse_task(t) for t in parse_list(args.tasks, 'tasks')]
+  check_unique([t.name for t in tasks], '--tasks')
+  agent_names = parse_list(args.agents, 'agents', parse_agent)
+  seeds = parse_list(args.seeds, 'seeds', parse_seed)
+  variants = [parse_variant(v) for v in args.variants] or [Variant('')]
+  check_unique([v.name for v in variants], '--variants')
+  reserved = reserved_keys(args)
+  check_reserved(args.gin_bindings, '--gin_bindings', reserved)
+  for variant in variants:
+    check_reserved(variant.bindings, f'--variants={variant.name}', reserved)
+  return tasks, agent_names, seeds, variants
+
+
+def shared_bindings(args, task, variant):
+  """A task/variant's bindings: the task's, --gin_bindings, the variant's, budget and evals."""
+  bindings = task.bindings + tuple(args.gin_bindings) + variant.bindings
+  where = task.name + (f', variant {variant.name}' if variant.name else '')
+  initial, per_iteration = collect_schedule(task.gin_files, bindings, where)
+  ours = [f'train_eval.num_iterations='
+          f'{iterations_for(args.env_steps, initial, per_iteration, where)}']
+  if args.eval_interval is not None:
+    ours.append(f'train_eval.eval_interval={max(1, args.eval_interval // per_iteration)}')
+  if args.num_eval_episodes is not None:
+    ours.append(f'train_eval.num_eval_episodes={args.num_eval_episodes}')
+  return bindings + tuple(ours)
+
+
+def plan_jobs(args, runs_dir):
+  """One local.Job per task x agent x variant x seed, seeds outermost."""
+  tasks, agent_names, seeds, variants = parse_sweep(args)
+  # Every config is parsed before anything runs, so a bad binding stops the sweep at once.
+  shared = {(task, variant): shared_bindings(args, task, variant)
+            for task in tasks for variant in variants}
+  # Seeds outermost: when a sweep is cut short, every task and agent has its first seeds.
+  return [make_job(runs_dir, task, agent, variant, seed, shared[task, variant], args.python)
+          for seed in seeds for task in tasks for variant in variants for agent in agent_names]
+
+
+def make_job(runs_dir, task, agent, variant, seed, bindings, python):
+  """The local.Job of one run: train_eval with the agent and seed bound last."""
+  label = run_label(task.name, agent, variant.name, seed)
+  run_dir = run_path(runs_dir, task.name, agent, variant.name, seed)
+  run = spec_lib.Run(label, task.name, agent, seed, task.gin_files,
+                     bindings + (f'train_eval.agent_name="{agent}"',
+                                 f'train_eval.random_seed={seed}'), ())
+  return local.Job(label, run.argv(run_dir, python), run_dir)
+
+
+def read_record(run_dir):
+  """The run's run.json as a dict ({} if absent or unreadable)."""
+  try:
+    with open(os.path.join(run_dir, RUN_RECORD)) as f:
+      return json.load(f)
+  except (OSError, ValueError):
+    return {}
+
+
+def record_attempt(job):
+  """Adds the attempt that just ended to run_dir/run.json: command, seconds, exit status."""
+  record = read_record(job.run_dir)
+  attempts = record.get('attempts', []) + [{
+      'started': time.strftime('%Y-%m-%dT%H:%M:%S', time.localtime(job.started)),
+      'seconds': round(job.ended - job.started, 1),
+      'returncode': job.returncode}]
+  record = {'command': job.argv, 'attempts': attempts,
+            'wall_clock_s': round(sum(a['seconds'] for a in attempts), 1)}
+  path = os.path.join(job.run_dir, RUN_RECORD)
+  with open(path + '.tmp', 'w') as f:
+    json.dump(record, f, indent=1)
+  os.replace(path + '.tmp', path)  # a crash mid-write never leaves half a record
+
+
+def note_changed_commands(jobs, out):
+  """Says which finished runs were run with another command: they are skipped all the same."""
+  for job in jobs:
+    recorded = read_record(job.run_dir).get('command')
+    done = os.path.exists(os.path.join(job.run_dir, local.DONE))
+    # argv[0] is the interpreter, which may move without changing the run.
+    if done and recorded and recorded[1:] != job.argv[1:]:
+      print(f'note: {job.name} finished with another command ({RUN_RECORD}); it is skipped. '
+            f'Delete its {local.DONE} to continue it from its checkpoint with this one.',
+            file=out)
+
+
+def run_all(jobs, parallel, out=None):
+  """Runs the unfinished jobs `parallel` at a time; returns the labels of the failed ones."""
+  out = out or sys.stdout
+  note_changed_commands(jobs, out)
+  failed = local.run_jobs(jobs, parallel, cwd=REPO, status_every=60.0, out=out,
+                          on_exit=record_attempt)
+  return [job.name for job in failed]
+
+
+# ---------------------------------------------------------------------------
+# Reading runs.
+
+
+def discover_runs(runs_dir):
+  """Every runs_dir/<task>/<agent>[/<variant>]/seed_<n> directory, sorted."""
+  runs = []
+  for parent, dirs, _ in os.walk(runs_dir):
+    for name in list(dirs):
+      match = _SEED_DIR.match(name)
+      if not match:
+        continue
+      dirs.remove(name)  # nothing to find inside a run
+      parts = os.path.relpath(parent, runs_dir).split(os.sep)
+      # Deeper seed_<n> folders belong to some other layout (e.g. a runs tree inside).
+      if len(parts) in (2, 3) and parts[0] != '.':
+        runs.append(RunDir(parts[0], parts[1], ''.join(parts[2:]), int(match[1]),
+                           os.path.join(parent, name)))
+  return sorted(runs, key=lambda r: (r.task, r.agent, r.variant, r.seed))
+
+
+def read_scalars(log_dir):
+  """{tag: {step: value}} from log_dir's event files; a repeated step keeps its latest value."""
+  # A resumed run evaluates again at steps it had reached before it was killed.
+  latest = {}
+  for path in sorted(glob.glob(os.path.join(log_dir, 'events.out.tfevents.*'))):
+    for event in _events(path):
+      for value in event.summary.value:
+        number = _scalar(value)
+        key = (value.tag, event.step)
+        if number is not None and (key not in latest or event.wall_time >= latest[key][0]):
+          latest[key] = (event.wall_time, number)
+  scalars = {}
+  for (tag, step), (_, number) in sorted(latest.items()):
+    scalars.setdefault(tag, {})[step] = number
+  return scalars
+
+
+def _events(path):
+  """The events of one file, stopping quietly at a record still being written."""
+  try:
+    yield from tf.compat.v1.train.summary_iterator(path)
+  except tf.errors.DataLossError:
+    return
+
+
+def _scalar(value):
+  """A summary value as a float, or None if it is not a scalar."""
+  if value.HasField('simple_value'):
+    return float(value.simple_value)
+  if value.HasField('tensor'):
+    array = tf.make_ndarray(value.tensor)
+    if array.size == 1 and np.issubdtype(array.dtype, np.number):
+      return float(array.reshape(()))
+  return None
+
+
+def read_operative(run_dir):
+  """{'configurable.parameter': value} of the one-line values in run_dir/operative.gin."""
+  try:
+    with open(os.path.join(run_dir, 'operative.gin')) as f:
+      lines = f.read().splitlines()
+  except OSError:
+    return {}
+  values = {}
+  for line in lines:
+    match = _OPERATIVE_LINE.match(line)
+    if match:
+      try:
+        values[match[1]] = ast.literal_eval(match[2])
+      except (ValueError, SyntaxError):
+        values[match[1]] = match[2]  # a gin reference or macro: kept as text
+  return values
+
+
+def env_steps_at(train_step, operative):
+  """Env steps a run has taken at a train step: the initial steps, then so many an iteration."""
+  initial = operative['train_eval.initial_collect_steps']
+  per_iteration = operative['train_eval.collect_steps_per_iteration']
+  train_per_iteration = operative['train_eval.train_steps_per_iteration']
+  return initial + (train_step // train_per_iteration) * per_iteration
+
+
+def run_rows(run, variant_x=None):
+  """One row per eval of a run (dicts of the CSV columns); [] before its first eval."""
+  operative = read_operative(run.path)
+  scalars = read_scalars(os.path.join(run.path, 'eval'))
+  if not operative or not scalars:
+    return []
+  metrics = {tag[len('Metrics/'):] if tag.startswith('Metrics/') else tag: by_step
+             for tag, by_step in scalars.items()}
+  wall_clock = read_record(run.path).get('wall_clock_s')
+  finished = os.path.exists(os.path.join(run.path, local.DONE))
+  rows = []
+  for step in sorted({s for by_step in metrics.values() for s in by_step}):
+    row = dict(task=run.task, agent=run.agent, variant=run.variant, seed=run.seed,
+               train_step=step, env_steps=env_steps_at(step, operative))
+    if variant_x:
+      row[variant_x] = operative.get(variant_x)
+    row.update({name: by_step.get(step) for name, by_step in metrics.items()})
+    row.update(wall_clock_s=wall_clock, finished=finished)
+    rows.append(row)
+  return rows
+
+
+# ---------------------------------------------------------------------------
+# Aggregation.
+
+
+def group_rows(rows):
+  """{task: {(agent, variant): {seed: [rows in step order]}}}."""
+  groups = {}
+  for row in sorted(rows, key=lambda r: r['train_step']):
+    by_seed = groups.setdefault(row['task'], {}).setdefault((row['agent'], row['variant']), {})
+    by_seed.setdefault(row['seed'], []).append(row)
+  return groups
+
+
+def primary_metric(task_groups):
+  """The object distance where the task logs a subset, else the final distance."""
+  for by_seed in task_groups.values():
+    for rows in by_seed.values():
+      if any(row.get('SubsetFinalDistance') is not None for row in rows):
+        return 'SubsetFinalDistance'
+  return 'FinalDistance'
+
+
+def curve(by_seed, metric):
+  """(env steps, mean, min, max, seeds) over the seeds that logged metric at each env step."""
+  values = {}
+  for rows in by_seed.values():
+    for row in rows:
+      if row.get(metric) is not None:
+        values.setdefault(row['env_steps'], []).append(row[metric])
+  steps = sorted(values)
+  return (np.array(steps), *(np.array([f(values[s]) for s in steps])
+                             for f in (np.mean, np.min, np.max, len)))
+
+
+def finals(by_seed, metric):
+  """{seed: the metric at that seed's last eval that logged it}."""
+  result = {}
+  for seed, rows in sorted(by_seed.items()):
+    logged = [row[metric] for row in rows if row.get(metric) is not None]
+    if logged:
+      result[seed] = logged[-1]
+  return result
+
+
+def bests(by_seed, metric):
+  """{seed: the highest value of metric over that seed's evals}."""
+  result = {}
+  for seed, rows in sorted(by_seed.items()):
+    logged = [row[metric] for row in rows if row.get(metric) is not None]
+    if logged:
+      result[seed] = max(logged)
+  return result
+
+
+def x_value(by_seed, variant_x):
+  """The group's numeric value of variant_x (from its first run's operative.gin), or None."""
+  for rows in by_seed.values():
+    value = rows[0].get(variant_x)
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+      return float(value)
+  return None
+
+
+# ---------------------------------------------------------------------------
+# Reports.
+
+
+def write_csv(rows, path, variant_x=None):
+  """learning.csv: the run columns, [variant_x], every metric (sorted), wall-clock, finished."""
+  fixed = set(_RUN_COLUMNS) | {variant_x, 'wall_clock_s', 'finished'}
+  metrics = sorted({key for row in rows for key in row} - fixed)
+  columns = (list(_RUN_COLUMNS[:3]) + ([variant_x] if variant_x else []) + list(_RUN_COLUMNS[3:])
+             + metrics + ['wall_clock_s', 'finished'])
+  with open(path, 'w', newline='') as f:
+    writer = csv.DictWriter(f, fieldnames=columns, restval='')
+    writer.writeheader()
+    for row in sorted(rows, key=lambda r: (r['task'], r['agent'], r['variant'], r['seed'],
+                                           r['train_step'])):
+      writer.writerow({k: ('' if v is None else v) for k, v in row.items()})
+  return path
+
+
+def _label(agent, variant):
+  """A plot legend's name of an agent/variant."""
+  return agent + (f'/{variant}' if variant else '')
+
+
+_AXIS_LABELS = {'FinalDistance': 'final distance to goal',
+                'SubsetFinalDistance': 'final object distance'}
+
+
+def plot_curves(task, task_groups, path):
+  """<task>_curves.png: the primary distance and success rate over env steps."""
+  metric = primary_metric(task_groups)
+  figure, (distance_axis, success_axis) = plt.subplots(1, 2, figsize=(8, 3.2), dpi=100)
+  for index, ((agent, variant), by_seed) in enumerate(sorted(task_groups.items())):
+    label = f'{_label(agent, variant)} ({len(by_seed)} seed{"s" * (len(by_seed) > 1)})'
+    for axis, name in ((distance_axis, metric), (success_axis, 'SuccessRate')):
+      steps, mean, low, high, _ = curve(by_seed, name)
+      if len(steps):
+        axis.plot(steps, mean, color=f'C{index}', label=label, linewidth=1.5)
+        axis.fill_between(steps, low, high, color=f'C{index}', alpha=0.2, linewidth=0)
+  distance_axis.set(xlabel='env steps', ylabel=_AXIS_LABELS.get(metric, metric))
+  distance_axis.set_ylim(bottom=0)
+  success_axis.set(xlabel='env steps', ylabel='success rate', ylim=(-0.03, 1.03))
+  success_axis.legend(fontsize=7, loc='best')
+  figure.suptitle(f'{task}: eval mean over seeds, band = min to max', fontsize=10)
+  return _save(figure, path)
+
+
+def plot_final_vs_x(task, task_groups, variant_x, path):
+  """<task>_final_vs_<param>.png: the last eval's distance against variant_x.
+
+  Returns None, drawing nothing, where the task's runs have fewer than two values of it.
+  """
+  metric = primary_metric(task_groups)
+  lines = {}
+  for (agent, _), by_seed in task_groups.items():
+    x = x_value(by_seed, variant_x)
+    values = list(finals(by_seed, metric).values())
+    if x is not None and values:
+      lines.setdefault(agent, []).append((x, values))
+  if len({x for points in lines.values() for x, _ in points}) < 2:
+    return None
+  figure, axis = plt.subplots(figsize=(5, 3.2), dpi=100)
+  for index, (agent, points) in enumerate(sorted(lines.items())):
+    points.sort()
+    axis.plot([x for x, _ in points], [np.mean(v) for _, v in points], color=f'C{index}',
+              marker='o', label=f'{agent} (mean)')
+    for x, values in points:
+      axis.scatter([x] * len(values), values, color=f'C{index}', s=12, alpha=0.5)
+  axis.set(xlabel=variant_x, ylabel=f'last eval: {_AXIS_LABELS.get(metric, metric)}')
+  axis.set_ylim(bottom=0)
+  axis.legend(fontsize=7)
+  axis.set_title(f'{task}: mean over seeds, a dot per seed', fontsize=10)
+  return _save(figure, path)
+
+
+def _save(figure, path):
+  """Writes a figure to path, frees it, and returns path."""
+  figure.tight_layout()
+  figure.savefig(path)
+  plt.close(figure)
+  return path
+
+
+def _mean_std(values, digits):
+  """'mean ± sample std' ('mean' alone for one value, '–' for none)."""
+  if not values:
+    return '–'
+  if len(values) == 1:
+    return f'{values[0]:.{digits}f}'
+  return f'{np.mean(values):.{digits}f} ± {np.std(values, ddof=1):.{digits}f}'
+
+
+def _duration(seconds):
+  """Seconds as '45 s', '12.5 min' or '3.20 h'."""
+  if seconds < 120:
+    return f'{seconds:.0f} s'
+  if seconds < 7200:
+    return f'{seconds / 60:.1f} min'
+  return f'{seconds / 3600:.2f} h'
+
+
+def table_row(task, agent, variant, by_seed):
+  """One markdown table row of a task/agent/variant."""
+  reached = [rows[-1]['env_steps'] for rows in by_seed.values()]
+  success = finals(by_seed, 'SuccessRate')
+  cells = [
+      task, agent, variant or '–', str(len(by_seed)),
+      f'{min(reached):,}' + (f'–{max(reached):,}' if max(reached) != min(reached) else ''),
+      _mean_std(list(finals(by_seed, 'FinalDistance').values()), 3),
+      _mean_std(list(finals(by_seed, 'SubsetFinalDistance').values()), 3),
+      _mean_std(list(success.values()), 2),
+      ' / '.join(f'{v:.2f}' for v in success.values()) or '–',
+      _mean_std(list(bests(by_seed, 'SuccessRate').values()), 2),
+      _wall_clock(by_seed),
+  ]
+  return '| ' + ' | '.join(cells) + ' |'
+
+
+def _wall_clock(by_seed):
+  """Mean wall-clock of the finished runs, saying how many they are when not all."""
+  seconds = [rows[-1]['wall_clock_s'] for rows in by_seed.values()
+             if rows[-1]['finished'] and rows[-1]['wall_clock_s'] is not None]
+  if not seconds:
+    return '–'
+  partial = f' ({len(seconds)} of {len(by_seed)} runs)' if len(seconds) < len(by_seed) else ''
+  return _duration(np.mean(seconds)) + partial
+
+
+_TABLE_HEADER = ('| task | agent | variant | seeds | env steps | final distance | '
+                 'final object distance | final success | success per seed | best success | '
+                 'wall-clock per run |\n' + '| --- ' * 4 + '| ---: ' * 7 + '|')
+
+
+def markdown(groups, plots, runs_dir):
+  """results.md: what the columns mean, the table, then the plots."""
+  lines = [
+      '# Learning benchmark', '',
+      f'Runs: `{runs_dir}`. Each figure is from the last evaluation of each seed: mean ± sample '
+      'std over seeds. Final distance: hand (or hand and object) to goal; final object '
+      'distance: the task\'s log_subset (e.g. the window handle). Success per seed in seed '
+      'order; best success: each seed\'s highest eval success rate, averaged. Wall-clock: '
+      'mean over finished runs, summed over restarts. Env steps include the random initial '
+      'steps.', '', _TABLE_HEADER]
+  for task, task_groups in sorted(groups.items()):
+    for (agent, variant), by_seed in sorted(task_groups.items()):
+      lines.append(table_row(task, agent, variant, by_seed))
+  lines.append('')
+  for plot in plots:
+    lines += [f'![{os.path.basename(plot)}]({os.path.basename(plot)})', '']
+  return '\n'.join(lines)
+
+
+def build_report(runs_dir, out_dir, variant_x=None):
+  """Writes the CSV, the plots and results.md from runs_dir; returns what it wrote."""
+  runs = discover_runs(runs_dir)
+  rows_by_run = {run: run_rows(run, variant_x) for run in runs}
+  rows = [row for run_rows_ in rows_by_run.values() for row in run_rows_]
+  os.makedirs(out_dir, exist_ok=True)
+  groups = group_rows(rows)
+  plots = []
+  for task, task_groups in sorted(groups.items()):
+    plots.append(plot_curves(task, task_groups, os.path.join(out_dir, f'{task}_curves.png')))
+    if variant_x:
+      short = re.split(r'[./]', variant_x)[-1]
+      plot = plot_final_vs_x(task, task_groups, variant_x,
+                             os.path.join(out_dir, f'{task}_final_vs_{short}.png'))
+      if plot:
+        plots.append(plot)
+  text = markdown(groups, plots, runs_dir)
+  markdown_path = os.path.join(out_dir, MARKDOWN_NAME)
+  with open(markdown_path, 'w') as f:
+    f.write(text + '\n')
+  return dict(csv=write_csv(rows, os.path.join(out_dir, CSV_NAME), variant_x),
+              markdown=markdown_path, plots=plots, text=text, runs=len(runs),
+              without_evals=[run.path for run, r in rows_by_run.items() if not r])
+
+
+# ---------------------------------------------------------------------------
+
+
+def main(argv=None):
+  """Runs the sweep (unless --report_only), writes the reports; returns the exit status."""
+  args = parse_args(argv)
+  out_dir = os.path.abspath(os.path.expanduser(args.out))
+  runs_dir = os.path.abspath(os.path.expanduser(args.runs_dir or os.path.join(out_dir, 'runs')))
+  failed = []
+  try:
+    if not args.report_only:
+      jobs = plan_jobs(args, runs_dir)
+      failed = run_all(jobs, args.parallel)
+    elif not os.path.isdir(runs_dir):
+      raise UsageError(f'--report_only: {runs_dir} does not exist (give --out or --runs_dir).')
+  except UsageError as error:
+    sys.exit(f'learning.py: error: {error}')
+  except KeyboardInterrupt:
+    sys.exit(130)  # the runner has stopped the runs; the same command resumes them
+  report = build_report(runs_dir, out_dir, args.variant_x)
+  print(report.pop('text'), flush=True)
+  for path in report['without_evals']:
+    print(f'no evaluation yet: {path}')
+  print(json.dumps(dict(report, failed=failed)))
+  return 1 if failed else 0
+
+
+if __name__ == '__main__':
+  sys.exit(main())
