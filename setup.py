@@ -29,6 +29,7 @@ setuptools.setup(
     entry_points={
         'console_scripts': [
             'c_learning_train=c_learning.train_eval:run',
+            'c_learning_evaluate=c_learning.evaluate:run',
         ],
     },
 )

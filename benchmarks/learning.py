@@ -42,6 +42,7 @@ import argparse
 import ast
 import csv
 import dataclasses
+import fnmatch
 import glob
 import inspect
 import json
@@ -139,6 +140,9 @@ def parse_args(argv):
                       'final distance against its value in each run')
   parser.add_argument('--report_only', action='store_true',
                       help='run nothing: rebuild the reports from the runs directory')
+  parser.add_argument('--select', action='append', default=[],
+                      help='report only the runs whose <task>/<agent>[/<variant>] matches this '
+                      'shell pattern (e.g. "sawyer_reach/sac_her/next*"); repeatable')
   parser.add_argument('--python', default=sys.executable, help='interpreter for the runs')
   return parser.parse_args(argv)
 
@@ -697,9 +701,18 @@ def markdown(groups, plots, runs_dir):
   return '\n'.join(lines)
 
 
-def build_report(runs_dir, out_dir, variant_x=None):
-  """Writes the CSV, the plots and results.md from runs_dir; returns what it wrote."""
-  runs = discover_runs(runs_dir)
+def select_runs(runs, patterns):
+  """The runs whose '<task>/<agent>[/<variant>]' matches one of the shell patterns (all if none)."""
+  if not patterns:
+    return runs
+  return [run for run in runs
+          if any(fnmatch.fnmatchcase(run_label(run.task, run.agent, run.variant, run.seed)
+                                     .rsplit('/', 1)[0], pattern) for pattern in patterns)]
+
+
+def build_report(runs_dir, out_dir, variant_x=None, select=()):
+  """Writes the CSV, the plots and results.md from runs_dir's (selected) runs; returns what it wrote."""
+  runs = select_runs(discover_runs(runs_dir), select)
   rows_by_run = {run: run_rows(run, variant_x) for run in runs}
   rows = [row for run_rows_ in rows_by_run.values() for row in run_rows_]
   os.makedirs(out_dir, exist_ok=True)
@@ -741,7 +754,7 @@ def main(argv=None):
     sys.exit(f'learning.py: error: {error}')
   except KeyboardInterrupt:
     sys.exit(130)  # the runner has stopped the runs; the same command resumes them
-  report = build_report(runs_dir, out_dir, args.variant_x)
+  report = build_report(runs_dir, out_dir, args.variant_x, args.select)
   print(report.pop('text'), flush=True)
   for path in report['without_evals']:
     print(f'no evaluation yet: {path}')

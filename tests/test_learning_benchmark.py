@@ -163,6 +163,19 @@ def test_report_aggregates_seeds_into_csv_plots_and_table(tmp_path):
   assert '![window_curves.png](window_curves.png)' in table
 
 
+def test_select_keeps_only_the_matching_task_agent_variant(tmp_path):
+  for path in ['reach/c_learning/seed_0', 'reach/sac_her/next0.1/seed_0',
+               'reach/sac_her/next0.3/seed_1', 'window/sac_her/seed_0']:
+    (tmp_path / path).mkdir(parents=True)
+  runs = learning.discover_runs(str(tmp_path))
+  picked = learning.select_runs(runs, ['reach/sac_her/next*'])
+  assert [(r.agent, r.variant, r.seed) for r in picked] == [
+      ('sac_her', 'next0.1', 0), ('sac_her', 'next0.3', 1)]
+  picked = learning.select_runs(runs, ['*/sac_her', 'reach/c_learning'])
+  assert [(r.task, r.agent) for r in picked] == [('reach', 'c_learning'), ('window', 'sac_her')]
+  assert learning.select_runs(runs, []) == runs
+
+
 def test_curve_is_mean_min_max_over_the_seeds_at_each_step():
   by_seed = {0: [{'env_steps': 10, 'x': 1.0}, {'env_steps': 20, 'x': 3.0}],
              1: [{'env_steps': 10, 'x': 2.0}]}
