@@ -44,7 +44,6 @@ import csv
 import dataclasses
 import fnmatch
 import glob
-import inspect
 import json
 import os
 import re
@@ -65,7 +64,7 @@ sys.path.insert(0, REPO)
 from c_learning import agents
 from c_learning import config
 from c_learning import envs
-from c_learning import train_eval  # registers train_eval's configurable for the bindings
+from c_learning import train_eval  # its configurable and its arguments as gin sets them
 from launch import local
 from launch import spec as spec_lib
 
@@ -255,13 +254,12 @@ def collect_schedule(gin_files, bindings, where):
   gin.clear_config()
   try:
     config.parse([os.path.join(REPO, f) for f in gin_files], list(bindings))
-    bound = gin.get_bindings('train_eval')
+    arguments = train_eval.configured_arguments()
   except config.ConfigError as error:
     raise UsageError(f'{where}: {config.first_line(error)}') from error
   finally:
     gin.clear_config()
-  defaults = inspect.signature(train_eval.train_eval).parameters
-  return tuple(int(bound.get(name, defaults[name].default))
+  return tuple(int(arguments[name])
                for name in ('initial_collect_steps', 'collect_steps_per_iteration'))
 
 

@@ -1,6 +1,5 @@
 """Evaluates a run's greedy policy on its eval goals, and can record it: `python -m c_learning.evaluate --root_dir=DIR`."""
 import gc
-import inspect
 import os
 import sys
 
@@ -115,9 +114,7 @@ def _run_settings(root_dir, gin_bindings):
   gin.clear_config()
   config.parse([path], list(gin_bindings))
   # Defaults first: an operative.gin from an older version may lack newer arguments.
-  defaults = {name: parameter.default for name, parameter
-              in inspect.signature(train_eval.train_eval).parameters.items()}
-  return {**defaults, **gin.get_bindings('train_eval')}
+  return train_eval.configured_arguments()
 
 
 def _checkpoint_policy(root_dir, settings, eval_env, relabeler):

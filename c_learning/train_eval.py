@@ -2,6 +2,7 @@
 import os
 import concurrent.futures
 import functools
+import inspect
 import random
 import sys
 import time
@@ -287,6 +288,13 @@ def train_eval(
   train_writer.flush()
   eval_writer.flush()
   return last_eval
+
+
+def configured_arguments():
+  """train_eval's arguments as the parsed gin config sets them: its defaults, then its bindings."""
+  defaults = {name: parameter.default
+              for name, parameter in inspect.signature(train_eval).parameters.items()}
+  return {**defaults, **gin.get_bindings('train_eval')}
 
 
 def _iteration(global_step, train_steps_per_iteration):

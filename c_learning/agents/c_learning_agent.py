@@ -199,13 +199,11 @@ class CLearningAgent(twin_critic_agent.TwinCriticAgent):
     for critic_logits in logits:
       bce = tf.nn.sigmoid_cross_entropy_with_logits(
           labels=labels, logits=critic_logits)
-      total += common.aggregate_losses(
-          per_example_loss=bce, sample_weight=label_weights).total_loss
+      total += self._batch_mean(bce, label_weights)
 
     if self._debug_summaries:
       self._critic_debug_summaries(goal_types, w, logits[0])
-    tf.debugging.check_numerics(total, 'C-learning critic loss is inf or nan.')
-    return total
+    return self._check_finite(total, 'critic loss')
 
   def _critic_debug_summaries(self, goal_types, w, logits):
     """Writes the mean C per goal type and the distribution of w."""
@@ -240,10 +238,7 @@ class CLearningAgent(twin_critic_agent.TwinCriticAgent):
       per_row = -tf.sigmoid(min_logit)
     else:
       per_row = tf.nn.softplus(-min_logit)  # -log sigmoid(x), stably.
-    loss = common.aggregate_losses(
-        per_example_loss=per_row, sample_weight=weights).total_loss
-    tf.debugging.check_numerics(loss, 'C-learning actor loss is inf or nan.')
-    return loss
+    return self._check_finite(self._batch_mean(per_row, weights), 'actor loss')
 
   def _train(self, experience, weights):
     """Takes one critic step, one actor step and a target update."""

@@ -208,9 +208,7 @@ class SacHerAgent(twin_critic_agent.TwinCriticAgent):
     q_values = self._critic_outputs(self._critic_networks, observations, actions,
                               training)
     for q in q_values:
-      total += common.aggregate_losses(
-          per_example_loss=tf.math.squared_difference(td_targets, q),
-          sample_weight=weights).total_loss
+      total += self._batch_mean(tf.math.squared_difference(td_targets, q), weights)
 
     if self._debug_summaries:
       with tf.name_scope('critic'):
@@ -218,8 +216,7 @@ class SacHerAgent(twin_critic_agent.TwinCriticAgent):
                                          self.train_step_counter)
         common.generate_tensor_summaries('td_targets', td_targets,
                                          self.train_step_counter)
-    tf.debugging.check_numerics(total, 'SAC+HER critic loss is inf or nan.')
-    return total
+    return self._check_finite(total, 'critic loss')
 
   def actor_loss(self, observations, training=False, weights=None):
     """Returns the batch mean of alpha * log pi(a|s) - min_i Q_i(s, a), a ~ pi(s).
@@ -232,10 +229,7 @@ class SacHerAgent(twin_critic_agent.TwinCriticAgent):
                               training=False)
     min_q = tf.minimum(q_values[0], q_values[1])
     per_row = tf.stop_gradient(self.alpha) * log_probs - min_q
-    loss = common.aggregate_losses(
-        per_example_loss=per_row, sample_weight=weights).total_loss
-    tf.debugging.check_numerics(loss, 'SAC+HER actor loss is inf or nan.')
-    return loss
+    return self._check_finite(self._batch_mean(per_row, weights), 'actor loss')
 
   def alpha_loss(self, observations, training=False, weights=None):
     """Returns the batch mean of log alpha * (-log pi(a|s) - target_entropy).
@@ -246,10 +240,7 @@ class SacHerAgent(twin_critic_agent.TwinCriticAgent):
     _, log_probs = self._actions_and_log_probs(observations, training)
     per_row = self._log_alpha * tf.stop_gradient(-log_probs -
                                                  self._target_entropy)
-    loss = common.aggregate_losses(
-        per_example_loss=per_row, sample_weight=weights).total_loss
-    tf.debugging.check_numerics(loss, 'SAC+HER alpha loss is inf or nan.')
-    return loss
+    return self._check_finite(self._batch_mean(per_row, weights), 'alpha loss')
 
   def _train(self, experience, weights):
     """Takes one critic, one actor and one alpha step, then a target update."""

@@ -129,6 +129,15 @@ class TwinCriticAgent(tf_agent.TFAgent):
           f'{type(self).__name__} trains on c_learning.relabel.RelabeledTransition '
           f'batches; got {type(experience).__name__}.')
 
+  def _batch_mean(self, per_row, weights):
+    """The batch mean of per-row losses, each scaled by its optional sample weight."""
+    return common.aggregate_losses(per_example_loss=per_row, sample_weight=weights).total_loss
+
+  def _check_finite(self, loss, name):
+    """Returns `loss`; fails the step, naming the agent and the loss, if it is inf or nan."""
+    tf.debugging.check_numerics(loss, f'{self.ALGORITHM} {name} is inf or nan.')
+    return loss
+
   def _minimize(self, loss_fn, variables, optimizer):
     """Takes one gradient step on loss_fn() over variables; returns the loss."""
     with tf.GradientTape(watch_accessed_variables=False) as tape:
