@@ -53,6 +53,7 @@ def train_eval(
     # Collection.
     initial_collect_steps=10_000,
     collect_steps_per_iteration=1,
+    num_parallel_envs=1,
     replay_buffer_capacity=1_000_000,
     checkpoint_replay_buffer=True,
     max_future_steps=50,
@@ -61,6 +62,7 @@ def train_eval(
     target_update_period=1,
     train_steps_per_iteration=1,
     overlap_collection=True,
+    xla_train_step=False,
     batch_size=256,
     actor_learning_rate=3e-4,
     critic_learning_rate=3e-4,
@@ -91,6 +93,12 @@ def train_eval(
   thread while the train steps run (TensorFlow releases the GIL); it changes the
   speed only: a seed gives the same run with it on or off.
 
+  With num_parallel_envs > 1 the train env steps that many tasks at once, each
+  in a process of its own (started with spawn; the gin config reaches them), and
+  collect_steps_per_iteration counts the steps of all of them. xla_train_step
+  compiles the agent's train step with XLA; its loss summaries are then written
+  from the step's outputs instead of inside it.
+
   With export_policy, each checkpoint also saves the greedy eval policy as a
   SavedModel in root_dir/policy (tf.saved_model.load; python -m c_learning.evaluate).
 
@@ -109,9 +117,11 @@ def train_eval(
 
   # Everything a user's setting can break is built here, before any work is done.
   with config.setup_errors_as_config_errors():
+    _check_parallel_envs(num_parallel_envs, collect_steps_per_iteration)
     goal_slice = relabel.obs_to_goal()
     train_env, eval_env, obs_dim = envs.load(env_name, goal_slice=goal_slice,
-                                             seed=random_seed)
+                                             seed=random_seed,
+                                             num_train_envs=num_parallel_envs)
     relabeler = relabel.goal_fn(goal_slice, obs_dim)
     agent = agents.create(
         agent_name, train_env.time_step_spec(), train_env.action_spec(),
@@ -208,9 +218,18 @@ def train_eval(
     sample_into(stages[1 - parity])
     return time_step, policy_state
 
+  train_step = agent.train
+  if xla_train_step:
+    # Summary ops cannot be compiled: the step is traced with summaries off, and
+    # the loop writes its losses (write_loss_summaries) instead.
+    def train_without_summaries(batch):
+      with tf.summary.record_if(False):
+        return agent.train(batch)
+    train_step = tf.function(train_without_summaries, jit_compile=True)
+
   def train_then_refresh(parity):
     for batch in stages[parity].get():
-      loss_info = agent.train(batch)
+      loss_info = train_step(batch)
     snapshots[1 - parity].refresh()
     return loss_info
 
@@ -265,6 +284,8 @@ def train_eval(
         if overlap_collection:
           time_step, policy_state = collected.result()
         iteration += 1
+        if xla_train_step:
+          _check_and_summarize_losses(loss_info, int(global_step.numpy()) - 1, summary_interval)
         if iteration % summary_interval == 0:
           for metric in train_metrics:
             metric.tf_summaries(train_step=global_step, step_metrics=train_metrics[:2])
@@ -287,7 +308,32 @@ def train_eval(
   config.write_operative_config(root_dir)
   train_writer.flush()
   eval_writer.flush()
+  train_env.close()  # stops the processes of parallel envs
   return last_eval
+
+
+def _check_parallel_envs(num_parallel_envs, collect_steps_per_iteration):
+  """Fails with one line on a number of parallel envs that cannot run."""
+  if not (isinstance(num_parallel_envs, int) and num_parallel_envs >= 1):
+    raise ValueError(f'train_eval.num_parallel_envs={num_parallel_envs!r}: must be an int >= 1.')
+  if collect_steps_per_iteration % num_parallel_envs:
+    raise ValueError(
+        f'train_eval.collect_steps_per_iteration={collect_steps_per_iteration} must be a '
+        f'multiple of train_eval.num_parallel_envs={num_parallel_envs} (every env steps '
+        'once a driver step).')
+
+
+def _check_and_summarize_losses(loss_info, train_step, summary_interval):
+  """What an XLA-compiled step cannot do itself: fail on a non-finite loss, write Losses/<name>."""
+  # XLA drops the agents' check_numerics; this checks the iteration's last step.
+  if not np.isfinite(float(loss_info.loss)):
+    raise FloatingPointError(f'The loss is inf or nan at train step {train_step}: '
+                             + ', '.join(f'{name}={float(value)}' for name, value
+                                         in loss_info.extra._asdict().items()))
+  # Same tags and steps as the agents' summaries (the step's counter before its increment).
+  if train_step % summary_interval == 0:
+    for name, value in loss_info.extra._asdict().items():
+      tf.summary.scalar(f'Losses/{name}', value, step=train_step)
 
 
 def configured_arguments():

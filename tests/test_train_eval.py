@@ -104,6 +104,11 @@ def test_missing_gin_file_fails_with_the_shipped_names():
       'obs_to_goal.end_index = 7'], r'obs_to_goal.start_index=0, obs_to_goal.end_index=7'),
     (['goal_fn.relabel_next_prob = 0.5', 'goal_fn.relabel_future_prob = 0.0',
       'train_eval.agent_name = "sac"'], r"agent_name='sac'.*c_learning"),
+    (['goal_fn.relabel_next_prob = 0.5', 'goal_fn.relabel_future_prob = 0.0',
+      'train_eval.num_parallel_envs = 0'], r'num_parallel_envs=0: must be an int >= 1'),
+    (['goal_fn.relabel_next_prob = 0.5', 'goal_fn.relabel_future_prob = 0.0',
+      'train_eval.num_parallel_envs = 2'],
+     r'collect_steps_per_iteration=1 must be a multiple of train_eval.num_parallel_envs=2'),
 ])
 def test_bad_settings_fail_at_start_up(bindings, pattern, tmp_path):
   with pytest.raises((ValueError, RuntimeError), match=pattern):
@@ -137,6 +142,32 @@ def test_overlapped_collection_changes_speed_only(tmp_path):
   serial = first_losses(tmp_path / 'off', seed=3, num_iterations=300,
                         extra=['train_eval.overlap_collection = False'])
   assert overlapped == serial and len(next(iter(serial.values()))) == 300
+
+
+def test_xla_train_step_writes_the_same_loss_summaries(tmp_path):
+  # XLA compiles the step with summaries off; the loop writes the losses instead,
+  # under the same tags, at the same steps. XLA draws the actor's samples with its
+  # own random-number algorithm, so values agree closely but not exactly.
+  plain = first_losses(tmp_path / 'plain', seed=5)
+  compiled = first_losses(tmp_path / 'xla', seed=5, extra=['train_eval.xla_train_step = True'])
+  assert sorted(compiled) == sorted(plain)
+  for tag, values in plain.items():
+    assert sorted(compiled[tag]) == sorted(values)
+    for step, value in values.items():
+      assert compiled[tag][step] == pytest.approx(value, rel=0.1), (tag, step)
+
+
+def test_parallel_envs_collect_from_every_process(tmp_path):
+  # Two spawned point-mass envs, 2 env steps and 2 train steps an iteration.
+  helpers.run(tmp_path, [], helpers.SMALL + [
+      'train_eval.env_name = "point_mass"', 'goal_fn.relabel_next_prob = 0.5',
+      'goal_fn.relabel_future_prob = 0.0', 'train_eval.num_iterations = 100',
+      'train_eval.num_parallel_envs = 2', 'train_eval.collect_steps_per_iteration = 2',
+      'train_eval.train_steps_per_iteration = 2', 'train_eval.log_interval = 100'])
+  train = helpers.scalars(tmp_path / 'train')
+  # 300 initial steps + 100 iterations x 2 envs; the train step counter counts 200.
+  assert train['Metrics/EnvironmentSteps'][200] == 500
+  assert train['Metrics/PhysicsBlowups'][200] == 0
 
 
 @pytest.mark.parametrize('bindings, culprit', [

@@ -17,6 +17,7 @@ from tf_agents.environments import wrappers
 from c_learning import relabel
 from c_learning.envs import point_mass
 from c_learning.envs import sawyer
+from c_learning.envs import spawned
 
 _LOADERS = {
     'sawyer_reach': sawyer.load_sawyer_reach,
@@ -42,12 +43,11 @@ def load_py_environment(env_name, seed=0):
   if env_name not in _LOADERS:
     raise ValueError(f'Unknown env_name {env_name!r}; valid names: '
                      f'{", ".join(ENV_NAMES)}.')
-  if not (isinstance(seed, (int, np.integer)) and seed >= 0):
-    raise ValueError(f'seed must be a non-negative int, got {seed!r}.')
+  _check_seed(seed)
   return _LOADERS[env_name](seed=int(seed))
 
 
-def load(env_name, goal_slice=None, seed=0):
+def load(env_name, goal_slice=None, seed=0, num_train_envs=1):
   """Creates the train and eval environments of a goal-conditioned task.
 
   An observation is concat(state, goal_slice(goal)): the full state and the
@@ -58,25 +58,59 @@ def load(env_name, goal_slice=None, seed=0):
     goal_slice: a relabel.GoalSlice; None means relabel.obs_to_goal() (gin).
     seed: seeds the train env; the eval env gets eval_seed(seed), so its goals
       differ from the train env's but are the same on every run.
+    num_train_envs: tasks the train env steps at once. One runs in this
+      process; several run in processes of their own (SpawnedEnvironments),
+      task i seeded with train_seed(seed, i).
 
   Returns:
-    (train_env, eval_env, obs_dim): two TFPyEnvironments, and the state width.
+    (train_env, eval_env, obs_dim): two TFPyEnvironments (the train env's batch
+    size is num_train_envs, the eval env's 1), and the state width.
   """
-  train_py_env = load_py_environment(env_name, seed)
-  obs_dim = train_py_env.observation_spec().shape[0] // 2
+  if not (isinstance(num_train_envs, int) and num_train_envs >= 1):
+    raise ValueError(f'num_train_envs={num_train_envs!r}: must be an int >= 1.')
+  _check_seed(seed)
+  eval_py_env = load_py_environment(env_name, eval_seed(seed))
+  obs_dim, keep = _observation_layout(eval_py_env, goal_slice)
+  if num_train_envs == 1:
+    train_py_env = filtered_py_environment(env_name, seed, keep)
+  else:
+    train_py_env = spawned.SpawnedEnvironments(
+        filtered_py_environment,
+        [(env_name, train_seed(seed, i), keep) for i in range(num_train_envs)])
+  eval_py_env = wrappers.ObservationFilterWrapper(eval_py_env, keep)
+  return (tf_py_environment.TFPyEnvironment(train_py_env),
+          tf_py_environment.TFPyEnvironment(eval_py_env), obs_dim)
+
+
+def train_seed(seed, index):
+  """Train task `index`'s seed: `seed` itself for the first, derived ones for the rest."""
+  if index == 0:
+    return seed
+  return int(np.random.SeedSequence([seed, 2, index]).generate_state(1)[0])
+
+
+def filtered_py_environment(env_name, seed, keep):
+  """The named task with its observation cut to the indices `keep` (module level: workers call it)."""
+  return wrappers.ObservationFilterWrapper(load_py_environment(env_name, seed), keep)
+
+
+def _check_seed(seed):
+  if not (isinstance(seed, (int, np.integer)) and seed >= 0):
+    raise ValueError(f'seed must be a non-negative int, got {seed!r}.')
+
+
+def _observation_layout(py_env, goal_slice):
+  """(obs_dim, keep): the state width, and the observation indices of state ++ sliced goal."""
+  obs_dim = py_env.observation_spec().shape[0] // 2
   if goal_slice is None:
     goal_slice = relabel.obs_to_goal()
   start, end = goal_slice.resolve(obs_dim)
-  eval_py_env = load_py_environment(env_name, eval_seed(seed))
-  keep = np.concatenate([np.arange(obs_dim), obs_dim + np.arange(start, end)])
-  train_env, eval_env = (
-      tf_py_environment.TFPyEnvironment(
-          wrappers.ObservationFilterWrapper(py_env, keep))
-      for py_env in (train_py_env, eval_py_env))
-  return train_env, eval_env, obs_dim
+  return obs_dim, np.concatenate([np.arange(obs_dim), obs_dim + np.arange(start, end)])
 
 
 def physics_blowups(tf_env):
-  """Episodes ended by a physics blow-up so far, summed over the environments of tf_env."""
+  """Episodes ended by a physics blow-up so far, summed over the tasks of tf_env."""
+  if isinstance(tf_env.pyenv, spawned.SpawnedEnvironments):
+    return tf_env.pyenv.physics_blowups()
   # Wrappers forward attribute reads to the PyEnvironment that counts them.
   return sum(getattr(env, 'physics_blowups', 0) for env in tf_env.pyenv.envs)
