@@ -200,25 +200,34 @@ def _rss_mb():
   return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+# name -> (bindings, env steps an iteration, train steps an iteration).
 KNOBS = {
-    'defaults (overlap_collection=True)': [],
-    'overlap_collection=False': ['train_eval.overlap_collection = False'],
-    'train_steps_per_iteration=2': ['train_eval.train_steps_per_iteration = 2'],
-    'batch_size=128': ['train_eval.batch_size = 128'],
-    'batch_size=512': ['train_eval.batch_size = 512'],
-    'use_tf_functions=False': ['train_eval.use_tf_functions = False'],
+    'defaults (overlap_collection=True)': ([], 1, 1),
+    'overlap_collection=False': (['train_eval.overlap_collection = False'], 1, 1),
+    'train_steps_per_iteration=2': (['train_eval.train_steps_per_iteration = 2'], 1, 2),
+    'batch_size=128': (['train_eval.batch_size = 128'], 1, 1),
+    'batch_size=512': (['train_eval.batch_size = 512'], 1, 1),
+    'num_parallel_envs=2 (2 env : 2 train steps)': (
+        ['train_eval.num_parallel_envs = 2', 'train_eval.collect_steps_per_iteration = 2',
+         'train_eval.train_steps_per_iteration = 2'], 2, 2),
+    'num_parallel_envs=4 (4 env : 4 train steps)': (
+        ['train_eval.num_parallel_envs = 4', 'train_eval.collect_steps_per_iteration = 4',
+         'train_eval.train_steps_per_iteration = 4'], 4, 4),
+    'xla_train_step=True': (['train_eval.xla_train_step = True'], 1, 1),
+    'use_tf_functions=False': (['train_eval.use_tf_functions = False'], 1, 1),
 }
 
 
 def knobs(num_iterations):
-  """Prints iterations/s and env steps/s of the package loop under each knob."""
-  print(f'\n{"setting":<36}{"iterations/s":>14}{"env steps/s":>13}{"train steps/s":>15}')
-  for name, bindings in KNOBS.items():
+  """Prints iterations/s, env steps/s and train steps/s of the package loop under each knob."""
+  print(f'\n{"setting":<46}{"iterations/s":>14}{"env steps/s":>13}{"train steps/s":>15}')
+  for name, (bindings, env_steps, train_steps) in KNOBS.items():
     eager = 'use_tf_functions' in name
-    n = num_iterations // 10 if eager else num_iterations  # eager is slow
+    # The same number of train steps for every setting; eager is slow.
+    n = num_iterations // (10 if eager else train_steps)
     rate = package(n, n // 4, bindings)
-    train_steps = 2 if 'train_steps_per_iteration=2' in name else 1
-    print(f'{name:<36}{rate:>14.1f}{rate:>13.1f}{rate * train_steps:>15.1f}', flush=True)
+    print(f'{name:<46}{rate:>14.1f}{rate * env_steps:>13.1f}{rate * train_steps:>15.1f}',
+          flush=True)
 
 
 def main():
