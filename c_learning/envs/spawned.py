@@ -75,9 +75,9 @@ class SpawnedEnvironments(py_environment.PyEnvironment):
     try:
       status, payload = connection.recv()
     except EOFError:
-      raise RuntimeError('A collection environment process died; see its log above.') from None
+      raise RuntimeError('A parallel train env process died; see its log above.') from None
     if status == 'error':
-      raise RuntimeError(f'A collection environment process failed:\n{payload}')
+      raise RuntimeError(f'A parallel train env process failed:\n{payload}')
     return payload
 
   def _ask_all(self, command, payloads):

@@ -67,7 +67,7 @@ def test_workers_step_in_parallel_and_reset_themselves():
 
 
 def test_a_worker_that_fails_to_build_its_env_raises_with_its_traceback():
-  with pytest.raises(RuntimeError, match=r'(?s)collection environment process failed.*Unknown env_name'):
+  with pytest.raises(RuntimeError, match=r'(?s)parallel train env process failed.*Unknown env_name'):
     spawned.SpawnedEnvironments(envs.filtered_py_environment,
                                 [('point_mass', 0, np.arange(4)), ('no_such_env', 0, None)])
 
