@@ -221,7 +221,7 @@ def train_eval(
   train_step = agent.train
   if xla_train_step:
     # Summary ops cannot be compiled: the step is traced with summaries off, and
-    # the loop writes its losses (write_loss_summaries) instead.
+    # the loop writes its losses (_check_and_summarize_losses) instead.
     def train_without_summaries(batch):
       with tf.summary.record_if(False):
         return agent.train(batch)

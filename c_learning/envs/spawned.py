@@ -3,9 +3,8 @@ import multiprocessing
 import traceback
 
 import gin
-import numpy as np
 from tf_agents.environments import py_environment
-from tf_agents.trajectories import time_step as ts
+from tf_agents.utils import nest_utils
 
 
 def _serve(connection, make_env, make_args, gin_config):
@@ -32,7 +31,7 @@ def _serve(connection, make_env, make_args, gin_config):
         raise ValueError(f'unknown command {command!r}')
       connection.send(('ok', reply))
   except (EOFError, KeyboardInterrupt, BrokenPipeError):
-    pass  # the parent is gone
+    return  # the parent closed its end or was interrupted: nothing left to serve
   except Exception:  # pylint: disable=broad-except
     connection.send(('error', traceback.format_exc()))
 
@@ -103,10 +102,10 @@ class SpawnedEnvironments(py_environment.PyEnvironment):
     return self._time_step_spec
 
   def _reset(self):
-    return _stack(self._ask_all('reset', [None] * self.batch_size))
+    return nest_utils.stack_nested_arrays(self._ask_all('reset', [None] * self.batch_size))
 
   def _step(self, action):
-    return _stack(self._ask_all('step', list(action)))
+    return nest_utils.stack_nested_arrays(self._ask_all('step', list(action)))
 
   def physics_blowups(self):
     """Episodes ended by a physics blow-up so far, summed over the workers."""
@@ -117,8 +116,8 @@ class SpawnedEnvironments(py_environment.PyEnvironment):
       try:
         connection.send(('close', None))
         connection.recv()
-      except (EOFError, OSError, BrokenPipeError):
-        pass
+      except (EOFError, OSError):
+        pass  # this worker has already exited
       connection.close()
     for process in self._processes:
       process.join(timeout=5)
@@ -127,5 +126,3 @@ class SpawnedEnvironments(py_environment.PyEnvironment):
     self._connections, self._processes = [], []
 
 
-def _stack(time_steps):
-  return ts.TimeStep(*(np.stack(field) for field in zip(*time_steps)))
