@@ -7,9 +7,9 @@ from tf_agents.utils import common
 class PolicySnapshot:
   """An ActorPolicy over a copy of an actor network, refreshed from the original on demand.
 
-  Collection in a worker thread reads the copy while the train step on the main
-  thread rewrites the original, so the policy never sees half-updated weights
-  and a seed gives the same run whatever the threads' timing. Refreshing before
+  Collection reads the copy while the train step, running at the same time,
+  rewrites the original, so the policy never sees half-updated weights and a
+  seed gives the same run whatever the order the ops run in. Refreshing before
   each collection step gives the policy serial collection would use: the actor
   after the previous train step.
   """
@@ -50,3 +50,20 @@ class BatchStage:
   def get(self):
     """The stored batches, as a list of tensors."""
     return [tf.nest.map_structure(tf.identity, variables) for variables in self._variables]
+
+
+class StepCarry:
+  """The collection's time step and policy state, kept in variables from one traced iteration to the next."""
+
+  def __init__(self, time_step, policy_state):
+    self._variables = tf.nest.map_structure(
+        lambda value: tf.Variable(value, trainable=False), (time_step, policy_state))
+
+  def get(self):
+    """The stored (time_step, policy_state)."""
+    return tf.nest.map_structure(tf.identity, self._variables)
+
+  def put(self, time_step, policy_state):
+    """Stores the time step and policy state the next iteration starts from."""
+    tf.nest.map_structure(lambda variable, value: variable.assign(value),
+                          self._variables, (time_step, policy_state))

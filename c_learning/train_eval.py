@@ -1,6 +1,5 @@
 """Trains and evaluates a goal-conditioned agent: `python -m c_learning.train_eval --root_dir=DIR`."""
 import os
-import concurrent.futures
 import functools
 import inspect
 import random
@@ -89,9 +88,10 @@ def train_eval(
   Iteration k takes collect_steps_per_iteration env steps with a snapshot of the
   actor after iteration k - 1, and train_steps_per_iteration train steps on
   batches sampled after iteration k - 1's env steps (so a batch never holds its
-  own iteration's steps). overlap_collection runs the env steps in a worker
-  thread while the train steps run (TensorFlow releases the GIL); it changes the
-  speed only: a seed gives the same run with it on or off.
+  own iteration's steps). An iteration is one traced call; with
+  overlap_collection its env steps and its train steps have no dependency on
+  each other, so TensorFlow's executor runs them at the same time. It changes
+  the speed only: a seed gives the same run with it on or off.
 
   With num_parallel_envs > 1 the train env steps that many tasks at once, each
   in a process of its own (started with spawn; the gin config reaches them), and
@@ -191,9 +191,9 @@ def train_eval(
       exporter.export()
 
   # Iteration k collects with snapshots[k % 2] and trains on stages[k % 2];
-  # meanwhile it fills the other snapshot and stage for iteration k + 1. With
-  # overlap_collection the two halves run in two threads and never touch the
-  # same variables; without it they run one after the other, with the same result.
+  # meanwhile it fills the other snapshot and stage for iteration k + 1. The two
+  # halves never touch the same variables, so with overlap_collection they run
+  # at once; without it, one after the other, with the same result.
   snapshots = [overlap.PolicySnapshot(agent.actor_network, train_env.time_step_spec(),
                                       train_env.action_spec()) for _ in range(2)]
   batch_spec = tf.nest.map_structure(
@@ -212,12 +212,6 @@ def train_eval(
     snapshots[parity].refresh()
     sample_into(stages[parity])
 
-  def collect_then_sample(parity, time_step, policy_state):
-    time_step, policy_state = collect_drivers[parity].run(
-        time_step=time_step, policy_state=policy_state)
-    sample_into(stages[1 - parity])
-    return time_step, policy_state
-
   train_step = agent.train
   if xla_train_step:
     # Summary ops cannot be compiled: the step is traced with summaries off, and
@@ -227,19 +221,27 @@ def train_eval(
         return agent.train(batch)
     train_step = tf.function(train_without_summaries, jit_compile=True)
 
-  def train_then_refresh(parity):
-    for batch in stages[parity].get():
-      loss_info = train_step(batch)
-    snapshots[1 - parity].refresh()
+  def run_iteration(parity):
+    """One iteration: the env steps, then sampling the next batches, beside the train steps."""
+    time_step, policy_state = carry.get()
+    time_step, policy_state = collect_drivers[parity].run(
+        time_step=time_step, policy_state=policy_state)
+    sample_into(stages[1 - parity])
+    collected = tf.nest.flatten((time_step, policy_state))
+    # No dependency between the halves (they share no variables) lets the
+    # executor run the train steps while the env steps run.
+    with tf.control_dependencies([] if overlap_collection else collected):
+      for batch in stages[parity].get():
+        loss_info = train_step(batch)
+      snapshots[1 - parity].refresh()
+    carry.put(time_step, policy_state)
     return loss_info
 
   maybe_traced = common.function if use_tf_functions else lambda f: f
   run_initial, run_eval, run_prepare = (
       maybe_traced(f) for f in (initial_driver.run, eval_driver.run, prepare))
-  run_collect = [maybe_traced(functools.partial(collect_then_sample, parity))
-                 for parity in range(2)]
-  run_train = [maybe_traced(functools.partial(train_then_refresh, parity))
-               for parity in range(2)]
+  run_iterations = [maybe_traced(functools.partial(run_iteration, parity))
+                    for parity in range(2)]
 
   def evaluate():
     eval_distance.reset()
@@ -264,40 +266,31 @@ def train_eval(
     last_eval = evaluate() if num_eval_episodes > 0 else {}
     config.write_operative_config(root_dir)
 
-    time_step = train_env.current_time_step()
-    policy_state = snapshots[0].policy.get_initial_state(train_env.batch_size)
+    carry = overlap.StepCarry(train_env.current_time_step(),
+                              snapshots[0].policy.get_initial_state(train_env.batch_size))
     iteration = _iteration(global_step, train_steps_per_iteration)
     run_prepare(iteration % 2)
     progress = ProgressLog(num_iterations, iteration)
     loss_info = None
-    worker = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix='collect')
-    with worker:
-      while iteration < num_iterations:
-        parity = iteration % 2
-        if overlap_collection:
-          collected = worker.submit(run_collect[parity], time_step, policy_state)
-        else:
-          time_step, policy_state = run_collect[parity](time_step, policy_state)
-        # The agent's loss summaries are written inside the traced train step.
-        with tf.summary.record_if(record_train_summaries):
-          loss_info = run_train[parity]()
-        if overlap_collection:
-          time_step, policy_state = collected.result()
-        iteration += 1
-        if xla_train_step:
-          _check_and_summarize_losses(loss_info, int(global_step.numpy()) - 1, summary_interval)
-        if iteration % summary_interval == 0:
-          for metric in train_metrics:
-            metric.tf_summaries(train_step=global_step, step_metrics=train_metrics[:2])
-        if iteration % eval_interval == 0 and num_eval_episodes > 0:
-          last_eval = evaluate()
-        if iteration % log_interval == 0:
-          rate = progress.log(iteration, int(env_steps.result()), loss_info, last_eval)
-          tf.summary.scalar('global_steps_per_sec', rate, step=global_step)
-          tf.summary.scalar('Metrics/PhysicsBlowups', envs.physics_blowups(train_env),
-                            step=global_step)
-        if iteration % train_checkpoint_interval == 0:
-          save_checkpoint()
+    while iteration < num_iterations:
+      # The agent's loss summaries are written inside the traced train step.
+      with tf.summary.record_if(record_train_summaries):
+        loss_info = run_iterations[iteration % 2]()
+      iteration += 1
+      if xla_train_step:
+        _check_and_summarize_losses(loss_info, int(global_step.numpy()) - 1, summary_interval)
+      if iteration % summary_interval == 0:
+        for metric in train_metrics:
+          metric.tf_summaries(train_step=global_step, step_metrics=train_metrics[:2])
+      if iteration % eval_interval == 0 and num_eval_episodes > 0:
+        last_eval = evaluate()
+      if iteration % log_interval == 0:
+        rate = progress.log(iteration, int(env_steps.result()), loss_info, last_eval)
+        tf.summary.scalar('global_steps_per_sec', rate, step=global_step)
+        tf.summary.scalar('Metrics/PhysicsBlowups', envs.physics_blowups(train_env),
+                          step=global_step)
+      if iteration % train_checkpoint_interval == 0:
+        save_checkpoint()
     if int(global_step.numpy()) > resumed_at:
       if iteration % train_checkpoint_interval:
         save_checkpoint()
