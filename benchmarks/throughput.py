@@ -9,7 +9,11 @@ All three use sawyer_push, batch 256, (256, 256) networks and 1 env step : 1 tra
   reference - a loop built the way the paper's code did it: DynamicStepDriver into a
               TFUniformReplayBuffer, as_dataset(num_steps=max_future_steps), unbatch,
               filter boundaries, batch, map a goal function, agent.train.
-The last line printed is one JSON object with the figures.
+The three alternate in segments of the same number of steps (after each of the
+package's progress intervals, a ceiling and a reference segment run with its
+clock stopped), so that this machine's drift in speed reaches all three alike;
+each figure is the median of its segments. The last line printed is one JSON
+object with the figures.
 
     python benchmarks/throughput.py --knobs
 
@@ -23,6 +27,7 @@ import statistics
 import sys
 import tempfile
 import time
+from unittest import mock
 
 import gin
 import numpy as np
@@ -69,8 +74,8 @@ def build(seed=0):
   return train_env, obs_dim, relabeler, agent
 
 
-def ceiling(num_steps):
-  """Train steps/s of agent.train alone on pre-sampled, relabeled batches."""
+def ceiling():
+  """A timer of agent.train (tf.function) alone on pre-sampled, relabeled batches: steps -> steps/s."""
   train_env, _, relabeler, agent = build()
   buffer = replay.GoalReplayBuffer(train_env.observation_spec(), train_env.action_spec(),
                                    batch_size=1, max_length=10_000, gamma=GAMMA,
@@ -81,48 +86,58 @@ def ceiling(num_steps):
       num_steps=2000).run)()
   batches = [relabeler(buffer.sample(BATCH_SIZE)) for _ in range(50)]
   train = common.function(agent.train)
-  for batch in batches[:5]:
-    train(batch)  # tracing and warm-up
-  start = time.perf_counter()
-  for step in range(num_steps):
-    loss = train(batches[step % len(batches)])
-  float(loss.loss)
-  return num_steps / (time.perf_counter() - start)
+
+  def timed(num_steps):
+    start = time.perf_counter()
+    for step in range(num_steps):
+      loss = train(batches[step % len(batches)])
+    float(loss.loss)
+    return num_steps / (time.perf_counter() - start)
+
+  timed(5)  # tracing and warm-up
+  return timed
 
 
-def package(num_iterations, log_interval, extra_bindings=()):
-  """Iterations/s of the real train_eval loop, median over its progress intervals after the first."""
+def package(num_intervals, interval, extra_bindings=(), between=lambda: None):
+  """Iterations/s of the real train_eval loop in each of its progress intervals after the first.
+
+  After each interval, train_eval's progress log calls `between` (the other
+  loops' segments) with this loop's clock stopped.
+  """
+  rates = []
+
+  class PausingProgressLog(train_eval.ProgressLog):
+    """train_eval's progress log, timing each interval from the end of the last `between`."""
+    resumed = None
+
+    def log(self, iteration, *args):
+      now = time.perf_counter()
+      if self.resumed is not None:  # the first interval includes tracing
+        rates.append((iteration - self.resumed[0]) / (now - self.resumed[1]))
+      rate = super().log(iteration, *args)
+      between()
+      self.resumed = (iteration, time.perf_counter())
+      return rate
+
   with tempfile.TemporaryDirectory() as root_dir:
     gin.clear_config()
     config.parse([PUSH_GIN], [
-        f'train_eval.num_iterations = {num_iterations}',
+        f'train_eval.num_iterations = {(num_intervals + 1) * interval}',
         'train_eval.initial_collect_steps = 1000',
         'train_eval.num_eval_episodes = 0',
-        f'train_eval.log_interval = {log_interval}',
+        f'train_eval.log_interval = {interval}',
         'train_eval.checkpoint_replay_buffer = False',
-        f'train_eval.train_checkpoint_interval = {10 * num_iterations}',
+        f'train_eval.train_checkpoint_interval = {10 * (num_intervals + 1) * interval}',
         *extra_bindings,
     ])
-    train_eval.train_eval(root_dir)
+    with mock.patch.object(train_eval, 'ProgressLog', PausingProgressLog):
+      train_eval.train_eval(root_dir)
     gin.clear_config()
-    rates = _summary_values(os.path.join(root_dir, 'train'), 'global_steps_per_sec')
-  # The first interval includes tracing; the checkpoint at the end is outside all of them.
-  return statistics.median(rates[1:] or rates)
+  return rates
 
 
-def _summary_values(log_dir, tag):
-  values = []
-  for name in sorted(os.listdir(log_dir)):
-    if name.startswith('events.out.tfevents'):
-      for event in tf.compat.v1.train.summary_iterator(os.path.join(log_dir, name)):
-        for value in event.summary.value:
-          if value.tag == tag:
-            values.append((event.step, float(tf.make_ndarray(value.tensor))))
-  return [v for _, v in sorted(values)]
-
-
-def reference(num_iterations):
-  """Steps/s of the paper-code-style loop: trajectory replay, 50-step windows, unbatch, filter."""
+def reference():
+  """A timer of the paper-code-style loop (trajectory replay, 50-step windows, unbatch, filter)."""
   train_env, obs_dim, relabeler, agent = build()
   buffer = tf_uniform_replay_buffer.TFUniformReplayBuffer(
       data_spec=agent.collect_data_spec, batch_size=train_env.batch_size,
@@ -160,16 +175,19 @@ def reference(num_iterations):
   def train_step():
     return agent.train(next(iterator))
 
-  time_step = None
-  policy_state = agent.collect_policy.get_initial_state(train_env.batch_size)
-  warm_up = min(100, num_iterations // 5)
-  for iteration in range(num_iterations + warm_up):
-    if iteration == warm_up:
-      start = time.perf_counter()
-    time_step, policy_state = collect(time_step=time_step, policy_state=policy_state)
-    loss = train_step()
-  float(loss.loss)
-  return num_iterations / (time.perf_counter() - start)
+  state = {'time_step': None,
+           'policy_state': agent.collect_policy.get_initial_state(train_env.batch_size)}
+
+  def timed(num_iterations):
+    start = time.perf_counter()
+    for _ in range(num_iterations):
+      state['time_step'], state['policy_state'] = collect(**state)
+      loss = train_step()
+    float(loss.loss)
+    return num_iterations / (time.perf_counter() - start)
+
+  timed(100)  # tracing and warm-up
+  return timed
 
 
 def replay_rss_mb(capacity):
@@ -225,7 +243,7 @@ def knobs(num_iterations):
     eager = 'use_tf_functions' in name
     # The same number of train steps for every setting; eager is slow.
     n = num_iterations // (10 if eager else train_steps)
-    rate = package(n, n // 4, bindings)
+    rate = statistics.median(package(3, n // 4, bindings))
     print(f'{name:<46}{rate:>14.1f}{rate * env_steps:>13.1f}{rate * train_steps:>15.1f}',
           flush=True)
 
@@ -239,14 +257,30 @@ def main():
   if args.knobs:
     knobs(num_iterations=2000)
     return
-  steps = 300 if args.quick else 2000
-  figures = {}
+  interval, rounds = (300, 5) if args.quick else (1000, 6)
   started = time.time()
-  figures['replay_rss_mb'] = replay_rss_mb(1_000_000)
-  figures['ceiling_sps'] = ceiling(steps)
-  figures['package_sps'] = package(num_iterations=4 * steps,
-                                   log_interval=steps // 2 if args.quick else 1000)
-  figures['reference_sps'] = reference(steps)
+  figures = {'replay_rss_mb': replay_rss_mb(1_000_000)}
+  time_ceiling, time_reference = ceiling(), reference()
+  segments = {'ceiling_sps': [], 'reference_sps': []}
+
+  def time_the_others():
+    # Segments of the three loops alternate, so that the machine's drift in
+    # speed (large on shared VMs) reaches all three alike.
+    segments['ceiling_sps'].append(time_ceiling(interval))
+    segments['reference_sps'].append(time_reference(interval))
+
+  segments['package_sps'] = package(rounds, interval, between=time_the_others)
+  print(f'\n{"round":<8}{"ceiling":>10}{"package":>10}{"reference":>11}  (steps/s, '
+        f'{interval} steps a segment)')
+  # Round k pairs the package's interval k + 1 with the segments timed right after it;
+  # the first segments follow its tracing interval, which is not timed.
+  for name in ('ceiling_sps', 'reference_sps'):
+    segments[name] = segments[name][1:]
+  for i, row in enumerate(zip(*(segments[name] for name in
+                                ('ceiling_sps', 'package_sps', 'reference_sps')))):
+    print(f'{i + 1:<8}{row[0]:>10.1f}{row[1]:>10.1f}{row[2]:>11.1f}')
+  for name in ('ceiling_sps', 'package_sps', 'reference_sps'):
+    figures[name] = statistics.median(segments[name])
   figures['package_over_reference'] = figures['package_sps'] / figures['reference_sps']
   figures['package_over_ceiling'] = figures['package_sps'] / figures['ceiling_sps']
   print()
