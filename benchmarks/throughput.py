@@ -44,6 +44,7 @@ sys.path.insert(0, REPO)
 from c_learning import agents
 from c_learning import config
 from c_learning import envs
+from c_learning import overlap
 from c_learning import relabel
 from c_learning import replay
 from c_learning import train_eval
@@ -75,7 +76,12 @@ def build(seed=0):
 
 
 def ceiling():
-  """A timer of agent.train (tf.function) alone on pre-sampled, relabeled batches: steps -> steps/s."""
+  """A timer of agent.train (tf.function) alone on pre-sampled, relabeled batches: steps -> steps/s.
+
+  The timer's from_variables=True times the same step reading one batch held in
+  variables, the way the package feeds its train step, with no per-call
+  signature check of the batch's tensors.
+  """
   train_env, _, relabeler, agent = build()
   buffer = replay.GoalReplayBuffer(train_env.observation_spec(), train_env.action_spec(),
                                    batch_size=1, max_length=10_000, gamma=GAMMA,
@@ -86,15 +92,19 @@ def ceiling():
       num_steps=2000).run)()
   batches = [relabeler(buffer.sample(BATCH_SIZE)) for _ in range(50)]
   train = common.function(agent.train)
+  stage = overlap.BatchStage(tf.nest.map_structure(tf.TensorSpec.from_tensor, batches[0]), 1)
+  stage.put(batches[:1])
+  train_from_variables = common.function(lambda: agent.train(stage.get()[0]))
 
-  def timed(num_steps):
+  def timed(num_steps, from_variables=False):
     start = time.perf_counter()
     for step in range(num_steps):
-      loss = train(batches[step % len(batches)])
+      loss = train_from_variables() if from_variables else train(batches[step % len(batches)])
     float(loss.loss)
     return num_steps / (time.perf_counter() - start)
 
   timed(5)  # tracing and warm-up
+  timed(5, from_variables=True)
   return timed
 
 
@@ -261,28 +271,31 @@ def main():
   started = time.time()
   figures = {'replay_rss_mb': replay_rss_mb(1_000_000)}
   time_ceiling, time_reference = ceiling(), reference()
-  segments = {'ceiling_sps': [], 'reference_sps': []}
+  names = ('ceiling_sps', 'package_sps', 'reference_sps', 'ceiling_from_variables_sps')
+  segments = {name: [] for name in names}
 
   def time_the_others():
-    # Segments of the three loops alternate, so that the machine's drift in
-    # speed (large on shared VMs) reaches all three alike.
+    # Segments of the loops alternate, so that the machine's drift in speed
+    # (large on shared VMs) reaches them all alike.
     segments['ceiling_sps'].append(time_ceiling(interval))
     segments['reference_sps'].append(time_reference(interval))
+    segments['ceiling_from_variables_sps'].append(time_ceiling(interval, from_variables=True))
 
   segments['package_sps'] = package(rounds, interval, between=time_the_others)
-  print(f'\n{"round":<8}{"ceiling":>10}{"package":>10}{"reference":>11}  (steps/s, '
-        f'{interval} steps a segment)')
-  # Round k pairs the package's interval k + 1 with the segments timed right after it;
-  # the first segments follow its tracing interval, which is not timed.
-  for name in ('ceiling_sps', 'reference_sps'):
-    segments[name] = segments[name][1:]
-  for i, row in enumerate(zip(*(segments[name] for name in
-                                ('ceiling_sps', 'package_sps', 'reference_sps')))):
-    print(f'{i + 1:<8}{row[0]:>10.1f}{row[1]:>10.1f}{row[2]:>11.1f}')
-  for name in ('ceiling_sps', 'package_sps', 'reference_sps'):
+  print(f'\n{"round":<8}{"ceiling":>10}{"package":>10}{"reference":>11}'
+        f'{"ceiling, batch in variables":>30}  (steps/s, {interval} steps a segment)')
+  for name in names:
+    # Round k pairs the package's interval k + 1 with the segments timed right
+    # after it; the first segments follow its tracing interval, which is not timed.
+    segments[name] = segments[name][-rounds:]
+  for i, row in enumerate(zip(*(segments[name] for name in names))):
+    print(f'{i + 1:<8}{row[0]:>10.1f}{row[1]:>10.1f}{row[2]:>11.1f}{row[3]:>30.1f}')
+  for name in names:
     figures[name] = statistics.median(segments[name])
   figures['package_over_reference'] = figures['package_sps'] / figures['reference_sps']
   figures['package_over_ceiling'] = figures['package_sps'] / figures['ceiling_sps']
+  figures['package_over_ceiling_from_variables'] = (
+      figures['package_sps'] / figures['ceiling_from_variables_sps'])
   print()
   print(f'{"measure":<24}{"value":>10}')
   for name, value in figures.items():
