@@ -235,6 +235,9 @@ KNOBS = {
     'train_steps_per_iteration=2': (['train_eval.train_steps_per_iteration = 2'], 1, 2),
     'batch_size=128': (['train_eval.batch_size = 128'], 1, 1),
     'batch_size=512': (['train_eval.batch_size = 512'], 1, 1),
+    'collect 2, train 2 an iteration (1 env)': (
+        ['train_eval.collect_steps_per_iteration = 2',
+         'train_eval.train_steps_per_iteration = 2'], 2, 2),
     'num_parallel_envs=2 (2 env : 2 train steps)': (
         ['train_eval.num_parallel_envs = 2', 'train_eval.collect_steps_per_iteration = 2',
          'train_eval.train_steps_per_iteration = 2'], 2, 2),
