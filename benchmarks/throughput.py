@@ -4,6 +4,8 @@
 
 All three use sawyer_push, batch 256, (256, 256) networks and 1 env step : 1 train step.
   ceiling   - agent.train (tf.function) on batches sampled beforehand: the upper bound.
+              Also timed reading one batch from variables, as the package feeds it
+              (ceiling_from_variables_sps, an extra key).
   package   - c_learning.train_eval itself (collection, replay, relabeling, metrics,
               summaries; evaluation off), timed from its own progress summaries.
   reference - a loop built the way the paper's code did it: DynamicStepDriver into a
