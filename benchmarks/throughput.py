@@ -7,7 +7,7 @@ All three use sawyer_push, batch 256, (256, 256) networks and 1 env step : 1 tra
               Also timed reading one batch from variables, as the package feeds it
               (ceiling_from_variables_sps, an extra key).
   package   - c_learning.train_eval itself (collection, replay, relabeling, metrics,
-              summaries; evaluation off), timed from its own progress summaries.
+              summaries; evaluation off), timed between its progress-log calls.
   reference - a loop built the way the paper's code did it: DynamicStepDriver into a
               TFUniformReplayBuffer, as_dataset(num_steps=max_future_steps), unbatch,
               filter boundaries, batch, map a goal function, agent.train.
