@@ -266,6 +266,7 @@ def train_eval(
     last_eval = evaluate() if num_eval_episodes > 0 else {}
     config.write_operative_config(root_dir)
 
+    # run_iteration's carry: the first iteration starts from the env as it is now.
     carry = overlap.StepCarry(train_env.current_time_step(),
                               snapshots[0].policy.get_initial_state(train_env.batch_size))
     iteration = _iteration(global_step, train_steps_per_iteration)
