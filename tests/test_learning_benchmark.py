@@ -1,6 +1,5 @@
 """Tests of benchmarks/learning.py: flags, run plans, the event reader, reports; one real sweep."""
 import csv
-import importlib.util
 import io
 import json
 import os
@@ -14,19 +13,12 @@ import pytest
 import tensorflow as tf
 
 from launch import local
+from tests import benchmark_scripts
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCRIPT = os.path.join(REPO, 'benchmarks', 'learning.py')
 
-
-def _load_script():
-  spec = importlib.util.spec_from_file_location('learning_benchmark', SCRIPT)
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module
-
-
-learning = _load_script()
+learning = benchmark_scripts.load('learning')
 
 
 @pytest.fixture(autouse=True)

@@ -1,22 +1,10 @@
 """Tests of benchmarks/throughput.py: its timers run the real loops and alternate as documented."""
-import importlib.util
-import os
-
 import gin
 import pytest
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SCRIPT = os.path.join(REPO, 'benchmarks', 'throughput.py')
+from tests import benchmark_scripts
 
-
-def _load_script():
-  spec = importlib.util.spec_from_file_location('throughput_benchmark', SCRIPT)
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module
-
-
-throughput = _load_script()
+throughput = benchmark_scripts.load('throughput')
 
 
 @pytest.fixture(autouse=True)
@@ -26,7 +14,7 @@ def clear_gin():
   gin.clear_config()
 
 
-def test_package_times_each_interval_after_the_first_and_pauses_between(tmp_path):
+def test_package_times_each_interval_after_the_first_and_pauses_between():
   calls = []
   rates = throughput.package(num_intervals=2, interval=10,
                              between=lambda: calls.append(len(calls)))
