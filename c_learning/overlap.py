@@ -67,3 +67,26 @@ class StepCarry:
     """Stores the time step and policy state the next iteration starts from."""
     tf.nest.map_structure(lambda variable, value: variable.assign(value),
                           self._variables, (time_step, policy_state))
+
+
+class LastValue:
+  """The latest of a stream of same-structured tensor nests (a loss info), in variables made on first use.
+
+  A traced loop cannot carry a value whose structure it learns only from its
+  body; it stores each iteration's value here instead.
+  """
+
+  def __init__(self):
+    self._variables = None
+
+  def put(self, value):
+    """Stores `value` (the same structure every time)."""
+    if self._variables is None:
+      with tf.init_scope():  # out of any trace or loop body
+        self._variables = tf.nest.map_structure(
+            lambda t: tf.Variable(tf.zeros(t.shape, t.dtype), trainable=False), value)
+    tf.nest.map_structure(lambda variable, t: variable.assign(t), self._variables, value)
+
+  def get(self):
+    """The stored value."""
+    return tf.nest.map_structure(tf.identity, self._variables)

@@ -1,8 +1,6 @@
 """Trains and evaluates a goal-conditioned agent: `python -m c_learning.train_eval --root_dir=DIR`."""
 import os
-import functools
 import inspect
-import random
 import sys
 import time
 
@@ -10,7 +8,6 @@ from absl import app
 from absl import flags
 from absl import logging
 import gin
-import numpy as np
 import tensorflow as tf
 from tf_agents.drivers import dynamic_episode_driver
 from tf_agents.drivers import dynamic_step_driver
@@ -27,6 +24,7 @@ from c_learning import overlap
 from c_learning import policy_export
 from c_learning import relabel
 from c_learning import replay
+from c_learning import seeding
 
 FLAGS = flags.FLAGS
 
@@ -61,6 +59,7 @@ def train_eval(
     target_update_period=1,
     train_steps_per_iteration=1,
     overlap_collection=True,
+    iterations_per_call=8,
     xla_train_step=False,
     batch_size=256,
     actor_learning_rate=3e-4,
@@ -88,10 +87,12 @@ def train_eval(
   Iteration k takes collect_steps_per_iteration env steps with a snapshot of the
   actor after iteration k - 1, and train_steps_per_iteration train steps on
   batches sampled after iteration k - 1's env steps (so a batch never holds its
-  own iteration's steps). An iteration is one traced call; with
-  overlap_collection its env steps and its train steps have no dependency on
-  each other, so TensorFlow's executor runs them at the same time. It changes
-  the speed only: a seed gives the same run with it on or off.
+  own iteration's steps). One traced call runs up to iterations_per_call
+  iterations (a loop in the graph, stopping at the end of every log, summary,
+  eval and checkpoint interval). With overlap_collection an iteration's env
+  steps and its train steps have no dependency on each other, so TensorFlow's
+  executor runs them at the same time. Both change the speed only: a seed gives
+  the same run whatever their values.
 
   With num_parallel_envs > 1 the train env steps that many tasks at once, each
   in a process of its own (started with spawn; the gin config reaches them), and
@@ -105,7 +106,7 @@ def train_eval(
   Returns:
     The last evaluation's metrics as a dict of name -> float.
   """
-  _seed_everything(random_seed)
+  seeding.seed_everything(random_seed)
   root_dir = os.path.expanduser(root_dir)
   train_dir = os.path.join(root_dir, 'train')
   eval_dir = os.path.join(root_dir, 'eval')
@@ -118,6 +119,7 @@ def train_eval(
   # Everything a user's setting can break is built here, before any work is done.
   with config.setup_errors_as_config_errors():
     _check_parallel_envs(num_parallel_envs, collect_steps_per_iteration)
+    _check_iterations_per_call(iterations_per_call)
     goal_slice = relabel.obs_to_goal()
     train_env, eval_env, obs_dim = envs.load(env_name, goal_slice=goal_slice,
                                              seed=random_seed,
@@ -209,39 +211,67 @@ def train_eval(
 
   def prepare(parity):
     """Readies iteration `parity`'s snapshot and batches (at the start, or after a restore)."""
+    seeding.seed_traced_part(random_seed, 'prepare')
     snapshots[parity].refresh()
     sample_into(stages[parity])
 
   train_step = agent.train
   if xla_train_step:
     # Summary ops cannot be compiled: the step is traced with summaries off, and
-    # the loop writes its losses (_check_and_summarize_losses) instead.
+    # the traced iteration around it checks and writes its losses instead.
     def train_without_summaries(batch):
       with tf.summary.record_if(False):
         return agent.train(batch)
-    train_step = tf.function(train_without_summaries, jit_compile=True)
+    compiled_train_step = tf.function(train_without_summaries, jit_compile=True)
+
+    def train_step(batch):
+      loss_info = compiled_train_step(batch)
+      _check_and_summarize_losses(loss_info, global_step - 1, summary_interval)
+      return loss_info
 
   def run_iteration(parity):
     """One iteration: the env steps, then sampling the next batches, beside the train steps."""
     time_step, policy_state = carry.get()
+    seeding.seed_traced_part(random_seed, 'collect', parity)
     time_step, policy_state = collect_drivers[parity].run(
         time_step=time_step, policy_state=policy_state)
+    seeding.seed_traced_part(random_seed, 'sample', parity)
     sample_into(stages[1 - parity])
     collected = tf.nest.flatten((time_step, policy_state))
     # No dependency between the halves (they share no variables) lets the
     # executor run the train steps while the env steps run.
     with tf.control_dependencies([] if overlap_collection else collected):
+      seeding.seed_traced_part(random_seed, 'train', parity)
       for batch in stages[parity].get():
         loss_info = train_step(batch)
       snapshots[1 - parity].refresh()
     carry.put(time_step, policy_state)
     return loss_info
 
+  last_loss_info = overlap.LastValue()
+
+  def run_iterations(first_parity, count):
+    """`count` iterations in a row, from parity `first_parity`; the last one's loss info."""
+    def body(i):
+      def iteration(parity):
+        # Summary tags take the name scope: the root keeps the agents' tags
+        # (Losses/...) free of the loop's while/cond/ prefix.
+        with tf.compat.v1.get_default_graph().name_scope(None):
+          last_loss_info.put(run_iteration(parity))
+        return i + 1
+      # One traced loop for every count: its random ops, and so their draws,
+      # are the same however the iterations are split into calls.
+      return tf.cond(tf.equal((first_parity + i) % 2, 0), lambda: iteration(0),
+                     lambda: iteration(1))
+    tf.while_loop(lambda i: i < count, body, [tf.constant(0)], parallel_iterations=1)
+    return last_loss_info.get()
+
   maybe_traced = common.function if use_tf_functions else lambda f: f
-  run_initial, run_eval, run_prepare = (
-      maybe_traced(f) for f in (initial_driver.run, eval_driver.run, prepare))
-  run_iterations = [maybe_traced(functools.partial(run_iteration, parity))
-                    for parity in range(2)]
+  run_initial, run_eval = (
+      maybe_traced(seeding.seeded(driver.run, random_seed, name))
+      for driver, name in ((initial_driver, 'initial'), (eval_driver, 'eval')))
+  run_prepare = maybe_traced(prepare)
+  run_calls = maybe_traced(run_iterations)
 
   def evaluate():
     eval_distance.reset()
@@ -273,13 +303,16 @@ def train_eval(
     run_prepare(iteration % 2)
     progress = ProgressLog(num_iterations, iteration)
     loss_info = None
+    intervals = [summary_interval, log_interval, train_checkpoint_interval]
+    if num_eval_episodes > 0:
+      intervals.append(eval_interval)
     while iteration < num_iterations:
+      count = _iterations_in_next_call(iteration, iterations_per_call, num_iterations,
+                                       intervals)
       # The agent's loss summaries are written inside the traced train step.
       with tf.summary.record_if(record_train_summaries):
-        loss_info = run_iterations[iteration % 2]()
-      iteration += 1
-      if xla_train_step:
-        _check_and_summarize_losses(loss_info, int(global_step.numpy()) - 1, summary_interval)
+        loss_info = run_calls(tf.constant(iteration % 2), tf.constant(count))
+      iteration += count
       if iteration % summary_interval == 0:
         for metric in train_metrics:
           metric.tf_summaries(train_step=global_step, step_metrics=train_metrics[:2])
@@ -317,16 +350,26 @@ def _check_parallel_envs(num_parallel_envs, collect_steps_per_iteration):
         'once a driver step).')
 
 
+def _check_iterations_per_call(iterations_per_call):
+  """Fails with one line on a number of iterations a call that cannot run."""
+  if not (isinstance(iterations_per_call, int) and iterations_per_call >= 1):
+    raise ValueError(
+        f'train_eval.iterations_per_call={iterations_per_call!r}: must be an int >= 1.')
+
+
+def _iterations_in_next_call(iteration, iterations_per_call, num_iterations, intervals):
+  """iterations_per_call, or fewer where the run or one of `intervals` ends sooner."""
+  next_stop = min([num_iterations] + [(iteration // i + 1) * i for i in intervals])
+  return min(iterations_per_call, next_stop - iteration)
+
+
 def _check_and_summarize_losses(loss_info, train_step, summary_interval):
   """What an XLA-compiled step cannot do itself: fail on a non-finite loss, write Losses/<name>."""
-  # XLA drops the agents' check_numerics; this checks the iteration's last step.
-  if not np.isfinite(float(loss_info.loss)):
-    raise FloatingPointError(f'The loss is inf or nan at train step {train_step}: '
-                             + ', '.join(f'{name}={float(value)}' for name, value
-                                         in loss_info.extra._asdict().items()))
-  # Same tags and steps as the agents' summaries (the step's counter before its increment).
-  if train_step % summary_interval == 0:
-    for name, value in loss_info.extra._asdict().items():
+  for name, value in loss_info.extra._asdict().items():
+    # XLA drops the agents' check_numerics; the traced call around the step keeps it.
+    value = tf.debugging.check_numerics(value, f'{name} is inf or nan (XLA train step).')
+    # Same tags and steps as the agents' summaries (the step's counter before its increment).
+    with tf.summary.record_if(tf.equal(train_step % summary_interval, 0)):
       tf.summary.scalar(f'Losses/{name}', value, step=train_step)
 
 
@@ -339,13 +382,6 @@ def configured_arguments():
 
 def _iteration(global_step, train_steps_per_iteration):
   return int(global_step.numpy()) // train_steps_per_iteration
-
-
-def _seed_everything(seed):
-  """Seeds Python, NumPy and TensorFlow so that a seed gives the same first losses on CPU."""
-  random.seed(seed)
-  np.random.seed(seed)
-  tf.random.set_seed(seed)
 
 
 class ProgressLog:

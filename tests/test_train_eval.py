@@ -3,10 +3,17 @@ import os
 import subprocess
 import sys
 
+from unittest import mock
+
 import gin
+import numpy as np
 import pytest
+from tf_agents.policies import random_tf_policy
 
 from c_learning import config
+from c_learning import overlap
+from c_learning import replay
+from c_learning import train_eval
 from tests import train_eval_helpers as helpers
 
 TASKS = ['sawyer_reach', 'sawyer_push', 'sawyer_drawer', 'sawyer_window']
@@ -109,6 +116,8 @@ def test_missing_gin_file_fails_with_the_shipped_names():
     (['goal_fn.relabel_next_prob = 0.5', 'goal_fn.relabel_future_prob = 0.0',
       'train_eval.num_parallel_envs = 2'],
      r'collect_steps_per_iteration=1 must be a multiple of train_eval.num_parallel_envs=2'),
+    (['goal_fn.relabel_next_prob = 0.5', 'goal_fn.relabel_future_prob = 0.0',
+      'train_eval.iterations_per_call = 0'], r'iterations_per_call=0: must be an int >= 1'),
 ])
 def test_bad_settings_fail_at_start_up(bindings, pattern, tmp_path):
   with pytest.raises((ValueError, RuntimeError), match=pattern):
@@ -116,12 +125,12 @@ def test_bad_settings_fail_at_start_up(bindings, pattern, tmp_path):
                 if not any('env_name' in b for b in bindings) else bindings)
 
 
-def first_losses(root_dir, seed, num_iterations=3, extra=()):
+def first_losses(root_dir, seed, num_iterations=3, summary_interval=1, extra=()):
   """The loss summaries of a short point-mass run, {tag: {step: value}}."""
   helpers.run(root_dir, [], helpers.SMALL + [
       'train_eval.env_name = "point_mass"', 'goal_fn.relabel_next_prob = 0.5',
       'goal_fn.relabel_future_prob = 0.0', f'train_eval.num_iterations = {num_iterations}',
-      'train_eval.summary_interval = 1', 'train_eval.num_eval_episodes = 0',
+      f'train_eval.summary_interval = {summary_interval}', 'train_eval.num_eval_episodes = 0',
       f'train_eval.random_seed = {seed}', *extra])
   train = helpers.scalars(root_dir / 'train')
   return {tag: values for tag, values in train.items()
@@ -142,6 +151,48 @@ def test_overlapped_collection_changes_speed_only(tmp_path):
   serial = first_losses(tmp_path / 'off', seed=3, num_iterations=300,
                         extra=['train_eval.overlap_collection = False'])
   assert overlapped == serial and len(next(iter(serial.values()))) == 300
+
+
+def test_iterations_per_call_changes_speed_only(tmp_path):
+  # With 3 iterations a call and summaries every 5, calls of 3 and of 2 start
+  # at both parities.
+  one = first_losses(tmp_path / 'one', seed=4, num_iterations=300, summary_interval=5)
+  three = first_losses(tmp_path / 'three', seed=4, num_iterations=300, summary_interval=5,
+                       extra=['train_eval.iterations_per_call = 3'])
+  assert three == one and len(next(iter(one.values()))) == 60
+
+
+@pytest.mark.parametrize('iteration, expected', [
+    (0, 4), (96, 4), (97, 3), (99, 1), (100, 4), (296, 2), (297, 1)])
+def test_a_call_never_runs_past_an_interval_or_the_end(iteration, expected):
+  # 4 a call, log every 100, checkpoint every 1000, 298 iterations in all.
+  assert train_eval._iterations_in_next_call(iteration, 4, 298, [100, 1000]) == expected
+
+
+def test_every_collection_step_draws_fresh_random_numbers(tmp_path):
+  # The snapshot policies act uniformly at random, like the initial policy, so
+  # a repeated action row means two traced parts drew the same numbers (as the
+  # two parities and the initial collection once did).
+  buffers = []
+  make_buffer, make_snapshot = replay.GoalReplayBuffer.__init__, overlap.PolicySnapshot.__init__
+
+  def keep_buffer(self, *args, **kwargs):
+    make_buffer(self, *args, **kwargs)
+    buffers.append(self)
+
+  def random_snapshot(self, actor_network, time_step_spec, action_spec):
+    make_snapshot(self, actor_network, time_step_spec, action_spec)
+    self.policy = random_tf_policy.RandomTFPolicy(time_step_spec, action_spec)
+
+  with mock.patch.object(replay.GoalReplayBuffer, '__init__', keep_buffer), \
+       mock.patch.object(overlap.PolicySnapshot, '__init__', random_snapshot):
+    helpers.run(tmp_path, [], helpers.SMALL + [
+        'train_eval.env_name = "point_mass"', 'goal_fn.relabel_next_prob = 0.5',
+        'goal_fn.relabel_future_prob = 0.0', 'train_eval.num_iterations = 400',
+        'train_eval.num_eval_episodes = 0'])
+  actions = buffers[0].gather_all().action.numpy()[0]
+  assert len(actions) == 700  # 300 initial steps, 400 iterations
+  assert len(np.unique(actions, axis=0)) == len(actions)
 
 
 def test_xla_train_step_writes_the_same_loss_summaries(tmp_path):
