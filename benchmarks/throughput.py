@@ -232,8 +232,9 @@ def _rss_mb():
 
 # name -> (bindings, env steps an iteration, train steps an iteration).
 KNOBS = {
-    'defaults (overlap_collection=True)': ([], 1, 1),
+    'defaults (overlap on, 8 iterations a call)': ([], 1, 1),
     'overlap_collection=False': (['train_eval.overlap_collection = False'], 1, 1),
+    'iterations_per_call=1': (['train_eval.iterations_per_call = 1'], 1, 1),
     'train_steps_per_iteration=2': (['train_eval.train_steps_per_iteration = 2'], 1, 2),
     'batch_size=128': (['train_eval.batch_size = 128'], 1, 1),
     'batch_size=512': (['train_eval.batch_size = 512'], 1, 1),

@@ -261,9 +261,9 @@ def train_eval(
         return i + 1
       # One traced loop for every count: its random ops, and so their draws,
       # are the same however the iterations are split into calls.
-      return tf.cond(tf.equal((first_parity + i) % 2, 0), lambda: iteration(0),
-                     lambda: iteration(1))
-    tf.while_loop(lambda i: i < count, body, [tf.constant(0)], parallel_iterations=1)
+      return (tf.cond(tf.equal((first_parity + i) % 2, 0), lambda: iteration(0),
+                      lambda: iteration(1)),)
+    tf.while_loop(lambda i: i < count, body, (tf.constant(0),), parallel_iterations=1)
     return last_loss_info.get()
 
   maybe_traced = common.function if use_tf_functions else lambda f: f

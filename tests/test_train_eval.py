@@ -195,6 +195,13 @@ def test_every_collection_step_draws_fresh_random_numbers(tmp_path):
   assert len(np.unique(actions, axis=0)) == len(actions)
 
 
+def test_eager_run_without_tf_functions(tmp_path):
+  # For debugging: the same loop with every call run eagerly, calls of 3 included.
+  losses = first_losses(tmp_path, seed=2, num_iterations=7, summary_interval=3, extra=[
+      'train_eval.use_tf_functions = False', 'train_eval.iterations_per_call = 3'])
+  assert all(sorted(values) == [0, 3, 6] for values in losses.values())
+
+
 def test_xla_train_step_writes_the_same_loss_summaries(tmp_path):
   # XLA compiles the step with summaries off; the loop writes the losses instead,
   # under the same tags, at the same steps. XLA draws the actor's samples with its
