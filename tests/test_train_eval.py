@@ -2,7 +2,6 @@
 import os
 import subprocess
 import sys
-
 from unittest import mock
 
 import gin
@@ -146,7 +145,7 @@ def test_same_seed_gives_same_first_losses(tmp_path):
 
 def test_overlapped_collection_changes_speed_only(tmp_path):
   # 300 iterations: collection with the trained actor feeds later batches, so
-  # the two runs agree only if the threads never disturb each other.
+  # the two runs agree only if the halves never disturb each other.
   overlapped = first_losses(tmp_path / 'on', seed=3, num_iterations=300)
   serial = first_losses(tmp_path / 'off', seed=3, num_iterations=300,
                         extra=['train_eval.overlap_collection = False'])
