@@ -303,9 +303,10 @@ def main():
   figures['package_over_ceiling_from_variables'] = (
       figures['package_sps'] / figures['ceiling_from_variables_sps'])
   print()
-  print(f'{"measure":<24}{"value":>10}')
+  width = max(map(len, figures)) + 2
+  print(f'{"measure":<{width}}{"value":>10}')
   for name, value in figures.items():
-    print(f'{name:<24}{value:>10.2f}')
+    print(f'{name:<{width}}{value:>10.2f}')
   print(f'(sawyer_push, batch {BATCH_SIZE}, networks {LAYERS}, {os.cpu_count()} cores, '
         f'{time.time() - started:.0f} s)')
   print(json.dumps({k: round(v, 3) for k, v in figures.items()}))
