@@ -94,8 +94,7 @@ def ceiling():
       num_steps=2000).run)()
   batches = [relabeler(buffer.sample(BATCH_SIZE)) for _ in range(50)]
   train = common.function(agent.train)
-  stage = overlap.BatchStage(tf.nest.map_structure(tf.TensorSpec.from_tensor, batches[0]), 1)
-  stage.put(batches[:1])
+  stage = overlap.VariableNest(batches[:1])
   train_from_variables = common.function(lambda: agent.train(stage.get()[0]))
 
   def timed(num_steps, from_variables=False):

@@ -1,4 +1,4 @@
-"""What lets collection run beside training: an actor snapshot, and batches staged in variables."""
+"""What lets collection run beside training: an actor snapshot, and values kept in variables."""
 import tensorflow as tf
 from tf_agents.policies import actor_policy
 from tf_agents.utils import common
@@ -28,59 +28,22 @@ class PolicySnapshot:
                                         tau=1.0)
 
 
-class BatchStage:
-  """Holds `count` training batches in variables between the call that samples them and the train call.
+class VariableNest:
+  """A nest of tensors (batches, a time step, a loss info) kept in variables between traced calls.
 
-  Handing batches to a tf.function as arguments costs a signature check of every
-  tensor on each call (about 0.5 ms an iteration here); variables cost a copy.
+  Batches staged this way skip the signature check a tf.function makes of every
+  tensor argument on each call (about 0.5 ms an iteration here); variables cost
+  a copy. The variables are made on the first put, outside any trace, so a
+  traced loop can keep a value whose structure it learns only from its body.
   """
 
-  def __init__(self, batch_spec, count):
-    self._variables = [
-        tf.nest.map_structure(
-            lambda spec: tf.Variable(tf.zeros(spec.shape, spec.dtype), trainable=False),
-            batch_spec)
-        for _ in range(count)]
-
-  def put(self, batches):
-    """Stores `count` batches (a list, each matching batch_spec)."""
-    for variables, batch in zip(self._variables, batches):
-      tf.nest.map_structure(lambda variable, value: variable.assign(value), variables, batch)
-
-  def get(self):
-    """The stored batches, as a list of tensors."""
-    return [tf.nest.map_structure(tf.identity, variables) for variables in self._variables]
-
-
-class StepCarry:
-  """The collection's time step and policy state, kept in variables from one traced iteration to the next."""
-
-  def __init__(self, time_step, policy_state):
-    self._variables = tf.nest.map_structure(
-        lambda value: tf.Variable(value, trainable=False), (time_step, policy_state))
-
-  def get(self):
-    """The stored (time_step, policy_state)."""
-    return tf.nest.map_structure(tf.identity, self._variables)
-
-  def put(self, time_step, policy_state):
-    """Stores the time step and policy state the next iteration starts from."""
-    tf.nest.map_structure(lambda variable, value: variable.assign(value),
-                          self._variables, (time_step, policy_state))
-
-
-class LastValue:
-  """The latest of a stream of same-structured tensor nests (a loss info), in variables made on first use.
-
-  A traced loop cannot carry a value whose structure it learns only from its
-  body; it stores each iteration's value here instead.
-  """
-
-  def __init__(self):
+  def __init__(self, value=None):
     self._variables = None
+    if value is not None:
+      self.put(value)
 
   def put(self, value):
-    """Stores `value` (the same structure every time)."""
+    """Stores `value` (the same structure and shapes every time)."""
     if self._variables is None:
       with tf.init_scope():  # out of any trace or loop body
         self._variables = tf.nest.map_structure(

@@ -201,7 +201,8 @@ def train_eval(
   batch_spec = tf.nest.map_structure(
       lambda spec: tf.TensorSpec([batch_size] + spec.shape.as_list(), spec.dtype),
       agent.training_data_spec)
-  stages = [overlap.BatchStage(batch_spec, train_steps_per_iteration) for _ in range(2)]
+  zero_batch = tf.nest.map_structure(lambda spec: tf.zeros(spec.shape, spec.dtype), batch_spec)
+  stages = [overlap.VariableNest([zero_batch] * train_steps_per_iteration) for _ in range(2)]
   collect_drivers = [collect_driver(snapshot.policy, collect_steps_per_iteration)
                      for snapshot in snapshots]
 
@@ -245,10 +246,10 @@ def train_eval(
       for batch in stages[parity].get():
         loss_info = train_step(batch)
       snapshots[1 - parity].refresh()
-    carry.put(time_step, policy_state)
+    carry.put((time_step, policy_state))
     return loss_info
 
-  last_loss_info = overlap.LastValue()
+  last_loss_info = overlap.VariableNest()
 
   def run_iterations(first_parity, count):
     """`count` iterations in a row, from parity `first_parity`; the last one's loss info."""
@@ -297,8 +298,8 @@ def train_eval(
     config.write_operative_config(root_dir)
 
     # run_iteration's carry: the first iteration starts from the env as it is now.
-    carry = overlap.StepCarry(train_env.current_time_step(),
-                              snapshots[0].policy.get_initial_state(train_env.batch_size))
+    carry = overlap.VariableNest((train_env.current_time_step(),
+                                  snapshots[0].policy.get_initial_state(train_env.batch_size)))
     iteration = _iteration(global_step, train_steps_per_iteration)
     run_prepare(iteration % 2)
     progress = ProgressLog(num_iterations, iteration)

@@ -15,7 +15,6 @@ being evaluated), not from the agent's actor.
 """
 import time
 
-import gin
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -34,11 +33,7 @@ BATCH_SIZE = 1024
 # 1/(1-gamma) = 10, so clipping should not change the fixed point.
 
 
-@pytest.fixture(autouse=True)
-def clear_gin():
-  gin.clear_config()
-  yield
-  gin.clear_config()
+pytestmark = pytest.mark.usefixtures('clear_gin')
 
 
 def _sample_categorical(probs, rng):

@@ -5,7 +5,6 @@ import shutil
 import subprocess
 import sys
 
-import gin
 import imageio.v3 as iio
 from PIL import Image
 import pytest
@@ -22,11 +21,7 @@ POINT_MASS = helpers.SMALL + [
 EPISODE_STEPS = 50  # point_mass's episode length: 51 observations an episode
 
 
-@pytest.fixture(autouse=True)
-def clear_gin():
-  gin.clear_config()
-  yield
-  gin.clear_config()
+pytestmark = pytest.mark.usefixtures('clear_gin')
 
 
 @pytest.fixture(scope='module')

@@ -7,7 +7,6 @@ import subprocess
 import sys
 import time
 
-import gin
 import matplotlib.pyplot as plt
 import pytest
 import tensorflow as tf
@@ -21,11 +20,7 @@ SCRIPT = os.path.join(REPO, 'benchmarks', 'learning.py')
 learning = benchmark_scripts.load('learning')
 
 
-@pytest.fixture(autouse=True)
-def clear_gin():
-  gin.clear_config()
-  yield
-  gin.clear_config()
+pytestmark = pytest.mark.usefixtures('clear_gin')
 
 
 # ---------------------------------------------------------------------------

@@ -12,11 +12,7 @@ ACTION_SPEC = tensor_spec.BoundedTensorSpec(
     (2,), tf.float32, minimum=[-2.0, 0.0], maximum=[1.0, 3.0])
 
 
-@pytest.fixture(autouse=True)
-def clear_gin():
-  gin.clear_config()
-  yield
-  gin.clear_config()
+pytestmark = pytest.mark.usefixtures('clear_gin')
 
 
 def _inputs(batch_size, scale=1.0, seed=0):

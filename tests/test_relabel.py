@@ -9,11 +9,7 @@ from c_learning import replay
 from c_learning.relabel import GoalType
 
 
-@pytest.fixture(autouse=True)
-def clear_gin():
-  gin.clear_config()
-  yield
-  gin.clear_config()
+pytestmark = pytest.mark.usefixtures('clear_gin')
 
 
 def sampled_batch(batch_size, obs_dim=3, goal_dim=3):

@@ -1,5 +1,4 @@
 """Tests of benchmarks/throughput.py: its timers run the real loops and alternate as documented."""
-import gin
 import pytest
 
 from tests import benchmark_scripts
@@ -7,11 +6,7 @@ from tests import benchmark_scripts
 throughput = benchmark_scripts.load('throughput')
 
 
-@pytest.fixture(autouse=True)
-def clear_gin():
-  gin.clear_config()
-  yield
-  gin.clear_config()
+pytestmark = pytest.mark.usefixtures('clear_gin')
 
 
 def test_package_times_each_interval_after_the_first_and_pauses_between():

@@ -41,11 +41,7 @@ PAPER_BINDINGS = {
 LOSS_TAGS = ('critic_loss', 'actor_loss')
 
 
-@pytest.fixture(autouse=True)
-def clear_gin():
-  gin.clear_config()
-  yield
-  gin.clear_config()
+pytestmark = pytest.mark.usefixtures('clear_gin')
 
 
 @pytest.mark.parametrize('task', TASKS)

@@ -2,7 +2,6 @@
 import math
 import os
 
-import gin
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -25,11 +24,7 @@ GAMMA = 0.9
 GOAL_TYPES = [GoalType.NEXT, GoalType.FUTURE, GoalType.RANDOM, GoalType.RANDOM]
 
 
-@pytest.fixture(autouse=True)
-def clear_gin():
-  gin.clear_config()
-  yield
-  gin.clear_config()
+pytestmark = pytest.mark.usefixtures('clear_gin')
 
 
 def _softplus(x):

@@ -2,7 +2,6 @@
 import math
 import os
 
-import gin
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -28,11 +27,7 @@ TIME_STEP_SPEC = ts.time_step_spec(OBS_SPEC)
 GAMMA = 0.9
 
 
-@pytest.fixture(autouse=True)
-def clear_gin():
-  gin.clear_config()
-  yield
-  gin.clear_config()
+pytestmark = pytest.mark.usefixtures('clear_gin')
 
 
 def _make_agent(critic_layers=(8,), actor_layers=(8,), **kwargs):

@@ -20,11 +20,7 @@ CASES = [
 ]
 
 
-@pytest.fixture(autouse=True)
-def clear_gin():
-  gin.clear_config()
-  yield
-  gin.clear_config()
+pytestmark = pytest.mark.usefixtures('clear_gin')
 
 
 def _final_distances(env_name, policy, episodes, seed=0):

@@ -12,11 +12,7 @@ from c_learning import relabel
 from c_learning.envs import controllers
 
 
-@pytest.fixture(autouse=True)
-def clear_gin():
-  gin.clear_config()
-  yield
-  gin.clear_config()
+pytestmark = pytest.mark.usefixtures('clear_gin')
 
 
 def _goal(tf_env):

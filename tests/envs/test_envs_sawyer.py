@@ -21,11 +21,7 @@ LOADERS = {
 ZERO_ACTION = np.zeros(4, np.float32)
 
 
-@pytest.fixture(autouse=True)
-def clear_gin():
-  gin.clear_config()
-  yield
-  gin.clear_config()
+pytestmark = pytest.mark.usefixtures('clear_gin')
 
 
 def _resets(py_env, count):

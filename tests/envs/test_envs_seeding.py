@@ -3,7 +3,6 @@ import json
 import subprocess
 import sys
 
-import gin
 import numpy as np
 import pytest
 
@@ -23,11 +22,7 @@ def envs_trace(env_name, seed, episodes=2, steps=5):
   return trace
 
 
-@pytest.fixture(autouse=True)
-def clear_gin():
-  gin.clear_config()
-  yield
-  gin.clear_config()
+pytestmark = pytest.mark.usefixtures('clear_gin')
 
 
 def test_same_seed_same_episodes_across_processes():

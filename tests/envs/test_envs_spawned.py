@@ -7,11 +7,7 @@ from c_learning import envs
 from c_learning.envs import spawned
 
 
-@pytest.fixture(autouse=True)
-def clear_gin():
-  gin.clear_config()
-  yield
-  gin.clear_config()
+pytestmark = pytest.mark.usefixtures('clear_gin')
 
 
 def _step_until_last(tf_env, max_steps=100):
