@@ -6,7 +6,11 @@ setuptools.setup(
     version='0.1.0',
     description=('C-learning (goal-conditioned RL by recursive classification) '
                  'and goal-conditioned baselines on TF-Agents.'),
-    packages=setuptools.find_packages(include=['c_learning', 'c_learning.*']),
+    packages=setuptools.find_packages(include=['c_learning', 'c_learning.*']) + ['c_learning.gin'],
+    # The shipped task configs: gin/ in the checkout is installed as c_learning/gin/, so
+    # `--gin_file=sawyer_reach.gin` works after a plain `pip install .` from any folder.
+    package_dir={'c_learning.gin': 'gin'},
+    package_data={'c_learning.gin': ['*.gin']},
     python_requires='>=3.10,<3.12',
     install_requires=[
         # TF 2.16+ brings Keras 3, which tf-agents 0.19 does not support.
@@ -21,10 +25,13 @@ setuptools.setup(
         'mujoco==3.3.0',
         'metaworld==3.1.1',
         'pyyaml',  # sweep specs (launch/sweep.py)
+        'imageio',  # GIFs of rollouts (c_learning_evaluate --video)
+        'matplotlib',  # learning curves (benchmarks/learning.py)
     ],
     extras_require={
         'test': ['pytest'],
-        'video': ['imageio', 'matplotlib', 'pyyaml'],
+        # Kept for older install commands: videos and plots are now part of the package.
+        'video': [],
     },
     entry_points={
         'console_scripts': [

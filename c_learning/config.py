@@ -1,27 +1,95 @@
 """Strict gin parsing for the entry points, and the operative config they leave behind."""
 import contextlib
 import os
+import re
 
 import gin
 
+PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
 # A checkout's root, which holds the shipped configs in gin/ beside the package.
-REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SHIPPED_GIN_DIR = os.path.join(REPO_ROOT, 'gin')
+REPO_ROOT = os.path.dirname(PACKAGE_DIR)
+# setup.py installs the checkout's gin/ as package data in c_learning/gin/, so
+# an installed package finds the same files; gin/ in a checkout stays the source.
+_INSTALLED_GIN_DIR = os.path.join(PACKAGE_DIR, 'gin')
+SHIPPED_GIN_DIR = (_INSTALLED_GIN_DIR if os.path.isfile(os.path.join(_INSTALLED_GIN_DIR, 'base.gin'))
+                   else os.path.join(REPO_ROOT, 'gin'))
+
+# Parameters that the code building a configurable passes itself. Gin lets an
+# explicit argument win over a binding without a word, so each is denylisted
+# where it is declared, and a binding to it is refused with the binding that
+# does set it. tests/test_gin_bindings.py checks this table against the denylists.
+SET_BY = {
+    'train_eval.root_dir': '--root_dir',
+    'build_actor_network.fc_layer_params': 'train_eval.actor_fc_layers',
+    'build_actor_network.observation_spec': 'the task (its specs)',
+    'build_actor_network.action_spec': 'the task (its specs)',
+    'build_critic_network.fc_layer_params': 'train_eval.critic_fc_layers',
+    'build_critic_network.observation_spec': 'the task (its specs)',
+    'build_critic_network.action_spec': 'the task (its specs)',
+    'ClassifierCriticNetwork.fc_layer_params': 'train_eval.critic_fc_layers',
+    'ClassifierCriticNetwork.input_tensor_spec': 'the task (its observation and action specs)',
+    'ClassifierCriticNetwork.name': 'the agent (it names each critic and target copy)',
+    'GoalDistanceMetrics.success_threshold': 'train_eval.success_threshold',
+    'GoalDistanceMetrics.log_subset': 'train_eval.log_subset',
+    'GoalDistanceMetrics.buffer_size': 'train_eval.num_eval_episodes',
+    'GoalDistanceMetrics.batch_size': 'train_eval.num_parallel_envs',
+    'GoalDistanceMetrics.obs_dim': 'the task (its state width)',
+    'GoalDistanceMetrics.goal_slice': 'obs_to_goal.start_index and obs_to_goal.end_index',
+    'GoalDistanceMetrics.prefix': 'train_eval (the summary tags Metrics/...)',
+    'goal_fn.goal_slice': 'obs_to_goal.start_index and obs_to_goal.end_index',
+    'goal_fn.obs_dim': 'the task (its state width)',
+}
+_AGENT_SET_BY = {
+    'time_step_spec': 'the task (its specs)',
+    'action_spec': 'the task (its specs)',
+    'actor_network': 'train_eval.actor_fc_layers',
+    'critic_network': 'train_eval.critic_fc_layers',
+    'actor_optimizer': 'train_eval.actor_learning_rate',
+    'critic_optimizer': 'train_eval.critic_learning_rate',
+    'gamma': 'train_eval.gamma (the replay samples future goals with the same discount)',
+    'target_update_tau': 'train_eval.target_update_tau',
+    'target_update_period': 'train_eval.target_update_period',
+    'gradient_clipping': 'train_eval.gradient_clipping',
+    'debug_summaries': 'train_eval.debug_summaries',
+    'summarize_grads_and_vars': 'train_eval.summarize_grads_and_vars',
+    'train_step_counter': 'train_eval (its global step)',
+}
+SET_BY.update({f'{agent}.{name}': where for agent in ('CLearningAgent', 'SacHerAgent')
+               for name, where in _AGENT_SET_BY.items()})
+SET_BY.update({
+    'SacHerAgent.obs_dim': 'the task (its state width)',
+    'SacHerAgent.goal_slice': 'obs_to_goal.start_index and obs_to_goal.end_index',
+})
+SET_BY.update({f'load_{task}.seed': 'train_eval.random_seed' for task in (
+    'sawyer_reach', 'sawyer_push', 'sawyer_drawer', 'sawyer_window', 'sawyer_faucet',
+    'point_mass')})
+SET_BY.update({f'{task}.reset.{name}': 'the environment loop (gymnasium reset arguments)'
+               for task in ('SawyerPush', 'SawyerDrawer', 'SawyerWindow', 'SawyerFaucet')
+               for name in ('seed', 'options')})
+
+
+def denylist(configurable_name):
+  """The parameters of `configurable_name` that SET_BY says its caller passes: its gin denylist."""
+  prefix = configurable_name + '.'
+  return [key[len(prefix):] for key in SET_BY if key.startswith(prefix)]
 
 
 class ConfigError(ValueError):
-  """A gin file or binding names nothing, or does not parse."""
+  """A setting the user chose cannot run: a gin file or binding names nothing, or a value is invalid."""
 
 
 @contextlib.contextmanager
-def setup_errors_as_config_errors():
-  """Turns a ValueError or a missing gin.REQUIRED binding during set-up into a one-line ConfigError."""
+def required_bindings_as_config_errors():
+  """Turns gin's error for a missing gin.REQUIRED binding into a one-line ConfigError.
+
+  Settings are checked where they are used and raise ConfigError there; any
+  other error is a bug and keeps its type and traceback.
+  """
   try:
     yield
-  except ConfigError:
-    raise
-  except (ValueError, RuntimeError) as error:
-    # gin appends "In call to configurable ..." lines; the first line names the culprit.
+  except RuntimeError as error:
+    if not str(error).startswith('Required bindings for'):
+      raise
     raise ConfigError(first_line(error)) from error
 
 
@@ -45,26 +113,45 @@ def register_configurables():
   from c_learning.agents import sac_her_agent
 
 
+def resolve_gin_file(path):
+  """`path` as given if it exists, else the shipped config it names ('sawyer_reach.gin' or 'gin/...')."""
+  if os.path.exists(path):
+    return path
+  for shipped in (os.path.join(SHIPPED_GIN_DIR, path),
+                  os.path.join(os.path.dirname(SHIPPED_GIN_DIR), path)):
+    if os.path.exists(shipped):
+      return shipped
+  raise ConfigError(f'--gin_file={path}: no such file (shipped configs: '
+                    f'{", ".join(sorted(shipped_gin_files()))}).')
+
+
 def parse(gin_files=None, gin_bindings=None):
   """Parses files then bindings; any unknown name or syntax error raises a one-line ConfigError."""
   register_configurables()
-  gin_files = list(gin_files or [])
-  # Task files `include 'gin/base.gin'`: this finds it whatever the working
-  # directory is. (A bare 'base.gin' would work too, but gin logs a spurious
-  # ERROR for every include path without a folder part.)
+  gin_files = [resolve_gin_file(path) for path in gin_files or []]
+  # Task files `include 'gin/base.gin'`: the shipped folder's parent finds it
+  # whatever the working directory is, and so does a user's config folder's
+  # parent for a copy of the layout. (A bare 'base.gin' would work too, but gin
+  # logs a spurious ERROR for every include path without a folder part.)
   config_dirs = [os.path.dirname(os.path.abspath(f)) for f in gin_files]
-  for search_dir in [REPO_ROOT] + [os.path.dirname(d) for d in config_dirs]:
+  for search_dir in [os.path.dirname(SHIPPED_GIN_DIR)] + [os.path.dirname(d) for d in config_dirs]:
     gin.add_config_file_search_path(search_dir)
-  for path in gin_files:
-    if not os.path.exists(path) and not os.path.exists(os.path.join(SHIPPED_GIN_DIR, path)):
-      raise ConfigError(f'--gin_file={path}: no such file (shipped configs: '
-                        f'{", ".join(sorted(shipped_gin_files()))}).')
   try:
     gin.parse_config_files_and_bindings(gin_files, gin_bindings or [],
                                         skip_unknown=False)
   except Exception as error:  # gin raises ValueError, KeyError, SyntaxError, TokenError...
     message = ' '.join(str(error).split())
-    raise ConfigError(f'gin config rejected: {message}') from error
+    raise ConfigError(f'gin config rejected: {_explain(message)}') from error
+
+
+def _explain(message):
+  """Gin's message, led by the binding to use where it names a parameter that SET_BY lists."""
+  match = re.search(r"Configurable '([\w.]+)' has denylisted kwarg '(\w+)'", message)
+  if match:
+    binding = f'{match.group(1)}.{match.group(2)}'
+    if binding in SET_BY:
+      return f'{binding} cannot be bound: it is set by {SET_BY[binding]}. ({message})'
+  return message
 
 
 def shipped_gin_files():

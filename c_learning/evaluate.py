@@ -64,7 +64,7 @@ def evaluate(root_dir, num_episodes=None, video_path=None, source='checkpoint', 
     settings = _run_settings(root_dir, gin_bindings)
     if num_episodes is None:
       num_episodes = settings['num_eval_episodes'] or 10
-    with config.setup_errors_as_config_errors():
+    with config.required_bindings_as_config_errors():
       goal_slice = relabel.obs_to_goal()
       train_env, eval_env, obs_dim = envs.load(
           settings['env_name'], goal_slice=goal_slice,
@@ -125,7 +125,7 @@ def _checkpoint_policy(root_dir, settings, eval_env, relabeler):
     raise EvaluateError(f'no checkpoint in {checkpoint_dir} yet: train_eval writes one '
                         'every train_checkpoint_interval iterations and at the end.')
   global_step = tf.Variable(0, dtype=tf.int64, trainable=False, name='global_step')
-  with config.setup_errors_as_config_errors():
+  with config.required_bindings_as_config_errors():
     agent = agents.create(
         settings['agent_name'], eval_env.time_step_spec(), eval_env.action_spec(),
         relabeler=relabeler, train_step_counter=global_step,

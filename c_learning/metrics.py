@@ -3,11 +3,13 @@ import gin
 import tensorflow as tf
 from tf_agents.metrics import tf_metric
 
+from c_learning import config
+
 _STATISTICS = ('InitialDistance', 'FinalDistance', 'MinimumDistance',
                'DeltaDistance', 'SuccessRate')
 
 
-@gin.configurable
+@gin.configurable(denylist=config.denylist('GoalDistanceMetrics'))
 class GoalDistanceMetrics(tf_metric.TFMultiMetricStepMetric):
   """Initial, final, minimum and delta (initial - final) distance to the goal, and success.
 
@@ -32,7 +34,7 @@ class GoalDistanceMetrics(tf_metric.TFMultiMetricStepMetric):
       sub_start, sub_end = log_subset
       sub_end = obs_dim if sub_end is None else sub_end
       if not start <= sub_start < sub_end <= end:
-        raise ValueError(
+        raise config.ConfigError(
             f'train_eval.log_subset={tuple(log_subset)}: must lie within the goal '
             f'dimensions [{start}, {end}) that obs_to_goal selects.')
       self._views.append(((sub_start, sub_end), (sub_start - start, sub_end - start)))

@@ -8,8 +8,10 @@ from tf_agents.agents.sac import tanh_normal_projection_network
 from tf_agents.networks import actor_distribution_network
 from tf_agents.networks import network
 
+from c_learning import config
 
-@gin.configurable
+
+@gin.configurable(denylist=config.denylist('ClassifierCriticNetwork'))
 class ClassifierCriticNetwork(network.Network):
   """MLP over concat(observation, action) that returns the logit of C(s, a, g).
 
@@ -68,7 +70,7 @@ class ClassifierCriticNetwork(network.Network):
     return tf.squeeze(logits, axis=-1), network_state
 
 
-@gin.configurable
+@gin.configurable(denylist=config.denylist('build_actor_network'))
 def build_actor_network(observation_spec, action_spec,
                         fc_layer_params=(256, 256)):
   """Returns the tanh-Gaussian actor: an ActorDistributionNetwork as in SAC."""
@@ -84,7 +86,7 @@ def build_actor_network(observation_spec, action_spec,
       continuous_projection_net=projection)
 
 
-@gin.configurable
+@gin.configurable(denylist=config.denylist('build_critic_network'))
 def build_critic_network(observation_spec, action_spec,
                          fc_layer_params=(256, 256)):
   """Returns the classifier critic over (observation, action)."""

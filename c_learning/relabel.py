@@ -7,6 +7,8 @@ from typing import NamedTuple, Optional
 import gin
 import tensorflow as tf
 
+from c_learning import config
+
 
 @dataclasses.dataclass(frozen=True)
 class GoalSlice:
@@ -19,7 +21,7 @@ class GoalSlice:
     end = obs_dim if self.end_index is None else self.end_index
     if not (isinstance(self.start_index, int) and isinstance(end, int)
             and 0 <= self.start_index < end <= obs_dim):
-      raise ValueError(
+      raise config.ConfigError(
           f'obs_to_goal.start_index={self.start_index}, obs_to_goal.end_index='
           f'{self.end_index} select no valid goal slice: need 0 <= start_index '
           f'< end_index <= obs_dim={obs_dim} (end_index=None means obs_dim).')
@@ -85,9 +87,9 @@ class GoalRelabeler:
     probs = self.probabilities()
     for name, value in probs.items():
       if not 0.0 <= value <= 1.0:
-        raise ValueError(f'goal_fn.{name}={value}: must be in [0, 1].')
+        raise config.ConfigError(f'goal_fn.{name}={value}: must be in [0, 1].')
     if sum(probs.values()) > 1.0 + 1e-9:
-      raise ValueError(
+      raise config.ConfigError(
           'goal_fn.' + ' + goal_fn.'.join(probs) +
           f' = {sum(probs.values()):g}: must be <= 1 (the rest are random goals).')
     self.goal_slice.resolve(self.obs_dim)
@@ -134,7 +136,7 @@ class GoalRelabeler:
         goal_type=goal_type)
 
 
-@gin.configurable
+@gin.configurable(denylist=config.denylist('goal_fn'))
 def goal_fn(goal_slice, obs_dim, relabel_next_prob=gin.REQUIRED,
             relabel_future_prob=gin.REQUIRED, relabel_orig_prob=0.0,
             relabel_last_prob=0.0):
@@ -149,7 +151,7 @@ def check_c_learning_split(relabeler):
   """Raises unless relabel_next_prob + relabel_future_prob = 0.5, as TD C-learning requires."""
   total = relabeler.relabel_next_prob + relabeler.relabel_future_prob
   if not math.isclose(total, 0.5, abs_tol=1e-9):
-    raise ValueError(
+    raise config.ConfigError(
         f'goal_fn.relabel_next_prob={relabeler.relabel_next_prob} + '
         f'goal_fn.relabel_future_prob={relabeler.relabel_future_prob} = {total:g}: '
         'C-learning requires the two to sum to 0.5.')

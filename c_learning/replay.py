@@ -5,6 +5,8 @@ import tensorflow as tf
 from tf_agents.replay_buffers import replay_buffer
 from tf_agents.specs import tensor_spec
 
+from c_learning import config
+
 # An episode that is still running has no known end yet.
 _ONGOING = tf.int64.max
 
@@ -57,9 +59,9 @@ class GoalReplayBuffer(replay_buffer.ReplayBuffer):
       name: module name.
     """
     if not 0.0 < gamma < 1.0:
-      raise ValueError(f'GoalReplayBuffer gamma={gamma}: must be in (0, 1).')
+      raise config.ConfigError(f'GoalReplayBuffer gamma={gamma}: must be in (0, 1).')
     if max_future_steps is not None and max_future_steps < 1:
-      raise ValueError(f'max_future_steps={max_future_steps}: must be >= 1 or None.')
+      raise config.ConfigError(f'max_future_steps={max_future_steps}: must be >= 1 or None.')
     data_spec = Transition(
         tensor_spec.from_spec(observation_spec),
         tensor_spec.from_spec(action_spec),

@@ -39,7 +39,7 @@ def _define_flags():
   flags.mark_flag_as_required('root_dir')
 
 
-@gin.configurable(denylist=['root_dir'])
+@gin.configurable(denylist=config.denylist('train_eval'))
 def train_eval(
     root_dir,
     env_name='sawyer_reach',
@@ -117,7 +117,7 @@ def train_eval(
   global_step = tf.Variable(0, dtype=tf.int64, trainable=False, name='global_step')
 
   # Everything a user's setting can break is built here, before any work is done.
-  with config.setup_errors_as_config_errors():
+  with config.required_bindings_as_config_errors():
     _check_parallel_envs(num_parallel_envs, collect_steps_per_iteration)
     _check_iterations_per_call(iterations_per_call)
     goal_slice = relabel.obs_to_goal()
@@ -343,9 +343,9 @@ def train_eval(
 def _check_parallel_envs(num_parallel_envs, collect_steps_per_iteration):
   """Fails with one line on a number of parallel envs that cannot run."""
   if not (isinstance(num_parallel_envs, int) and num_parallel_envs >= 1):
-    raise ValueError(f'train_eval.num_parallel_envs={num_parallel_envs!r}: must be an int >= 1.')
+    raise config.ConfigError(f'train_eval.num_parallel_envs={num_parallel_envs!r}: must be an int >= 1.')
   if collect_steps_per_iteration % num_parallel_envs:
-    raise ValueError(
+    raise config.ConfigError(
         f'train_eval.collect_steps_per_iteration={collect_steps_per_iteration} must be a '
         f'multiple of train_eval.num_parallel_envs={num_parallel_envs} (every env steps '
         'once a driver step).')
@@ -354,7 +354,7 @@ def _check_parallel_envs(num_parallel_envs, collect_steps_per_iteration):
 def _check_iterations_per_call(iterations_per_call):
   """Fails with one line on a number of iterations a call that cannot run."""
   if not (isinstance(iterations_per_call, int) and iterations_per_call >= 1):
-    raise ValueError(
+    raise config.ConfigError(
         f'train_eval.iterations_per_call={iterations_per_call!r}: must be an int >= 1.')
 
 

@@ -273,6 +273,7 @@ def test_a_finished_run_with_another_command_is_skipped_with_a_note(tmp_path):
 # One real sweep.
 
 
+@pytest.mark.slow
 def test_a_real_tiny_sweep_and_a_second_call_that_skips_it(tmp_path):
   """point_mass, both agents, 2 seeds, 2 at a time, 400 iterations after 200 random steps."""
   out = tmp_path / 'bench'

@@ -2,6 +2,7 @@
 import os
 import subprocess
 import sys
+import types
 from unittest import mock
 
 import gin
@@ -47,7 +48,9 @@ pytestmark = pytest.mark.usefixtures('clear_gin')
 @pytest.mark.parametrize('task', TASKS)
 def test_task_config_trains_and_writes_every_output(task, tmp_path):
   gin_file = f'gin/{task}.gin'
-  result = helpers.run(tmp_path, [gin_file], helpers.SMALL + ['train_eval.num_iterations = 2000'])
+  result = helpers.run(tmp_path, [gin_file], helpers.SMALL + [
+      'train_eval.num_iterations = 600', 'train_eval.eval_interval = 300',
+      'train_eval.log_interval = 300', 'train_eval.train_checkpoint_interval = 300'])
   assert (tmp_path / 'operative.gin').exists()
   operative = (tmp_path / 'operative.gin').read_text()
   assert f"train_eval.env_name = '{task}'" in operative
@@ -62,7 +65,7 @@ def test_task_config_trains_and_writes_every_output(task, tmp_path):
   if task != 'sawyer_reach':  # the others log the object (log_subset) as well
     expected += ['Subset' + name for name in expected]
   for name in expected:
-    assert sorted(evaluation[f'Metrics/{name}']) == [0, 1000, 2000], name
+    assert sorted(evaluation[f'Metrics/{name}']) == [0, 300, 600], name
     assert name in result
   assert 0.0 <= result['SuccessRate'] <= 1.0
 
@@ -115,9 +118,35 @@ def test_missing_gin_file_fails_with_the_shipped_names():
       'train_eval.iterations_per_call = 0'], r'iterations_per_call=0: must be an int >= 1'),
 ])
 def test_bad_settings_fail_at_start_up(bindings, pattern, tmp_path):
-  with pytest.raises((ValueError, RuntimeError), match=pattern):
+  with pytest.raises(config.ConfigError, match=pattern):
     helpers.run(tmp_path, [], ['train_eval.env_name = "point_mass"'] + bindings
                 if not any('env_name' in b for b in bindings) else bindings)
+
+
+def _main_with(monkeypatch, tmp_path, bindings):
+  """Runs the entry point's main() as the command line would, with these --gin_bindings."""
+  monkeypatch.setattr(train_eval, 'FLAGS', types.SimpleNamespace(
+      root_dir=str(tmp_path), gin_file=[], gin_bindings=bindings))
+  train_eval.main(None)
+
+
+def test_a_config_mistake_exits_with_one_line(monkeypatch, tmp_path):
+  with pytest.raises(SystemExit) as exit_info:
+    _main_with(monkeypatch, tmp_path, ['train_eval.env_name = "point_mas"'])
+  assert str(exit_info.value).startswith("c_learning.train_eval: error: Unknown env_name 'point_mas'")
+  assert '\n' not in str(exit_info.value)
+
+
+def test_a_bug_during_set_up_keeps_its_type_and_traceback(monkeypatch, tmp_path):
+  def load_with_a_bug(*args, **kwargs):
+    raise ValueError('a bug in a loader')
+  monkeypatch.setattr(train_eval.envs, 'load', load_with_a_bug)
+  with pytest.raises(ValueError, match='a bug in a loader') as error:
+    _main_with(monkeypatch, tmp_path, [
+        'train_eval.env_name = "point_mass"', 'goal_fn.relabel_next_prob = 0.5',
+        'goal_fn.relabel_future_prob = 0.0'])
+  assert not isinstance(error.value, config.ConfigError)
+  assert error.traceback[-1].name == 'load_with_a_bug'
 
 
 def first_losses(root_dir, seed, num_iterations=3, summary_interval=1, extra=()):

@@ -15,6 +15,7 @@ import tensorflow as tf
 from tf_agents.agents import tf_agent
 from tf_agents.utils import common
 
+from c_learning import config
 from c_learning.agents import twin_critic_agent
 from c_learning.relabel import GoalType
 
@@ -31,7 +32,7 @@ class CLearningLossInfo(NamedTuple):
   actor_loss: tf.Tensor
 
 
-@gin.configurable
+@gin.configurable(denylist=config.denylist('CLearningAgent'))
 class CLearningAgent(twin_critic_agent.TwinCriticAgent):
   """C-learning: twin classifier critics, their targets, a tanh-Gaussian actor.
 
@@ -82,16 +83,16 @@ class CLearningAgent(twin_critic_agent.TwinCriticAgent):
     """
     tf.Module.__init__(self, name=name)
     if not 0.0 < gamma < 1.0:
-      raise ValueError(
+      raise config.ConfigError(
           f'CLearningAgent needs 0 < gamma < 1; got gamma={gamma}.')
     if w_clipping is None:
       w_clipping = 1.0 / (1.0 - gamma)
     if not (w_clipping == -1 or w_clipping > 0):
-      raise ValueError(
+      raise config.ConfigError(
           f'CLearningAgent w_clipping must be None (1/(1-gamma)), -1 (no '
           f'clipping) or > 0; got {w_clipping}.')
     if actor_loss_type not in ACTOR_LOSS_TYPES:
-      raise ValueError(
+      raise config.ConfigError(
           f'CLearningAgent actor_loss_type must be one of {ACTOR_LOSS_TYPES}; '
           f'got {actor_loss_type!r}.')
 

@@ -1,6 +1,7 @@
 """Builds an agent by name, with its networks and optimizers, from train_eval's knobs."""
 import tensorflow as tf
 
+from c_learning import config
 from c_learning import networks
 from c_learning import relabel
 from c_learning.agents import c_learning_agent
@@ -15,9 +16,9 @@ def _c_learning(time_step_spec, action_spec, relabeler, actor_learning_rate, **k
 
 def _sac_her(time_step_spec, action_spec, relabeler, actor_learning_rate, **kwargs):
   # Any relabel split is valid here: the reward, not the split, makes the targets.
+  del actor_learning_rate  # already in the actor's optimizer; alpha has its own
   return sac_her_agent.SacHerAgent(
       time_step_spec, action_spec,
-      alpha_optimizer=tf.keras.optimizers.Adam(learning_rate=actor_learning_rate),
       obs_dim=relabeler.obs_dim, goal_slice=relabeler.goal_slice, **kwargs)
 
 
@@ -31,7 +32,7 @@ def create(agent_name, time_step_spec, action_spec, relabeler, actor_fc_layers,
            critic_fc_layers, actor_learning_rate, critic_learning_rate, **agent_kwargs):
   """Returns the agent `agent_name` (a key of AGENT_BUILDERS) with a tanh-Gaussian actor and Adam."""
   if agent_name not in AGENT_BUILDERS:
-    raise ValueError(f'train_eval.agent_name={agent_name!r} is unknown; valid names: '
+    raise config.ConfigError(f'train_eval.agent_name={agent_name!r} is unknown; valid names: '
                      f'{", ".join(sorted(AGENT_BUILDERS))}.')
   return AGENT_BUILDERS[agent_name](
       time_step_spec, action_spec, relabeler, actor_learning_rate,

@@ -18,6 +18,7 @@ import tensorflow as tf
 from tf_agents.agents import tf_agent
 from tf_agents.utils import common
 
+from c_learning import config
 from c_learning.agents import twin_critic_agent
 
 REWARD_TYPES = ('next_state', 'threshold')
@@ -30,7 +31,7 @@ class SacHerLossInfo(NamedTuple):
   alpha_loss: tf.Tensor
 
 
-@gin.configurable
+@gin.configurable(denylist=config.denylist('SacHerAgent'))
 class SacHerAgent(twin_critic_agent.TwinCriticAgent):
   """Goal-conditioned SAC: twin Q critics and targets, tanh-Gaussian actor, learned alpha.
 
@@ -49,7 +50,6 @@ class SacHerAgent(twin_critic_agent.TwinCriticAgent):
                critic_network,
                actor_optimizer,
                critic_optimizer,
-               alpha_optimizer,
                obs_dim,
                goal_slice,
                gamma=0.99,
@@ -60,6 +60,7 @@ class SacHerAgent(twin_critic_agent.TwinCriticAgent):
                terminate_on_reward=False,
                target_entropy=None,
                initial_log_alpha=0.0,
+               alpha_learning_rate=3e-4,
                gradient_clipping=None,
                debug_summaries=False,
                summarize_grads_and_vars=False,
@@ -71,7 +72,6 @@ class SacHerAgent(twin_critic_agent.TwinCriticAgent):
       critic_network: Network mapping (observation, action) to Q values [B]
         (c_learning.networks.build_critic_network; its unbounded output is
         used as Q). It is copied for the second critic and the two targets.
-      alpha_optimizer: optimizer of log alpha, the entropy temperature.
       obs_dim: width of the state part of an observation.
       goal_slice: relabel.GoalSlice, the state dimensions a goal constrains.
       gamma: discount in (0, 1).
@@ -84,6 +84,8 @@ class SacHerAgent(twin_critic_agent.TwinCriticAgent):
       target_entropy: entropy that alpha is tuned toward; None means
         -action_dim.
       initial_log_alpha: initial value of log alpha.
+      alpha_learning_rate: learning rate of the Adam optimizer of log alpha
+        (3e-4, as the actor's and critics' in the paper's settings).
       debug_summaries: whether to write debug summaries (alpha, mean reward).
       name: name of the agent's tf.Module.
       Other arguments: as in twin_critic_agent.TwinCriticAgent.
@@ -93,12 +95,12 @@ class SacHerAgent(twin_critic_agent.TwinCriticAgent):
     """
     tf.Module.__init__(self, name=name)
     if not 0.0 < gamma < 1.0:
-      raise ValueError(f'SacHerAgent needs 0 < gamma < 1; got gamma={gamma}.')
+      raise config.ConfigError(f'SacHerAgent needs 0 < gamma < 1; got gamma={gamma}.')
     if reward_type not in REWARD_TYPES:
-      raise ValueError(f'SacHerAgent reward_type must be one of {REWARD_TYPES}; '
+      raise config.ConfigError(f'SacHerAgent reward_type must be one of {REWARD_TYPES}; '
                        f'got {reward_type!r}.')
     if not reward_threshold > 0:
-      raise ValueError(
+      raise config.ConfigError(
           f'SacHerAgent reward_threshold must be > 0; got {reward_threshold}.')
     goal_dim = goal_slice.goal_dim(obs_dim)
     observation_width = tf.nest.flatten(time_step_spec.observation)[0].shape[-1]
@@ -113,7 +115,7 @@ class SacHerAgent(twin_critic_agent.TwinCriticAgent):
     self._reward_type = reward_type
     self._reward_threshold = reward_threshold
     self._terminate_on_reward = terminate_on_reward
-    self._alpha_optimizer = alpha_optimizer
+    self._alpha_optimizer = tf.keras.optimizers.Adam(learning_rate=alpha_learning_rate)
     action_dim = tf.nest.flatten(action_spec)[0].shape.num_elements()
     self._target_entropy = (-float(action_dim) if target_entropy is None
                             else float(target_entropy))

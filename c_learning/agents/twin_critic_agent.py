@@ -6,6 +6,7 @@ from tf_agents.specs import tensor_spec
 from tf_agents.utils import common
 from tf_agents.utils import eager_utils
 
+from c_learning import config
 from c_learning.relabel import RelabeledTransition
 
 
@@ -101,7 +102,7 @@ class TwinCriticAgent(tf_agent.TFAgent):
     flat = tf.nest.flatten(action_spec)
     if (len(flat) != 1 or not flat[0].dtype.is_floating
         or not isinstance(flat[0], tensor_spec.BoundedTensorSpec)):
-      raise ValueError(
+      raise config.ConfigError(
           f'{cls.ALGORITHM} needs a single continuous (bounded, float) action spec, '
           f'e.g. BoundedTensorSpec((2,), tf.float32, -1, 1); got {action_spec}.')
 

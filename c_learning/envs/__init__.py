@@ -14,6 +14,7 @@ import numpy as np
 from tf_agents.environments import tf_py_environment
 from tf_agents.environments import wrappers
 
+from c_learning import config
 from c_learning import relabel
 from c_learning.envs import point_mass
 from c_learning.envs import sawyer
@@ -41,7 +42,7 @@ def eval_seed(seed):
 def load_py_environment(env_name, seed=0):
   """The named task as a time-limited PyEnvironment, goal not sliced (for controllers, tests)."""
   if env_name not in _LOADERS:
-    raise ValueError(f'Unknown env_name {env_name!r}; valid names: '
+    raise config.ConfigError(f'Unknown env_name {env_name!r}; valid names: '
                      f'{", ".join(ENV_NAMES)}.')
   _check_seed(seed)
   return _LOADERS[env_name](seed=int(seed))
@@ -67,7 +68,7 @@ def load(env_name, goal_slice=None, seed=0, num_train_envs=1):
     size is num_train_envs, the eval env's 1), and the state width.
   """
   if not (isinstance(num_train_envs, int) and num_train_envs >= 1):
-    raise ValueError(f'num_train_envs={num_train_envs!r}: must be an int >= 1.')
+    raise config.ConfigError(f'num_train_envs={num_train_envs!r}: must be an int >= 1.')
   _check_seed(seed)
   eval_py_env = load_py_environment(env_name, eval_seed(seed))
   obs_dim, keep = _observation_layout(eval_py_env, goal_slice)
@@ -96,7 +97,7 @@ def filtered_py_environment(env_name, seed, keep):
 
 def _check_seed(seed):
   if not (isinstance(seed, (int, np.integer)) and seed >= 0):
-    raise ValueError(f'seed must be a non-negative int, got {seed!r}.')
+    raise config.ConfigError(f'seed must be a non-negative int, got {seed!r}.')
 
 
 def _observation_layout(py_env, goal_slice):

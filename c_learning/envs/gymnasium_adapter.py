@@ -7,6 +7,8 @@ from tf_agents.environments import wrappers
 from tf_agents.specs import array_spec
 from tf_agents.trajectories import time_step as ts
 
+from c_learning import config
+
 # The info key a wrapped env sets when its simulator went unstable this step.
 PHYSICS_BLOWUP_KEY = 'physics_blowup'
 
@@ -96,6 +98,6 @@ class GymnasiumPyEnvironment(py_environment.PyEnvironment):
 def time_limited(gym_env, max_episode_steps):
   """`gym_env` as a PyEnvironment whose episodes end (LAST, discount 1) after max_episode_steps."""
   if not (isinstance(max_episode_steps, int) and max_episode_steps > 0):
-    raise ValueError(
+    raise config.ConfigError(
         f'max_episode_steps must be a positive int, got {max_episode_steps!r}.')
   return wrappers.TimeLimit(GymnasiumPyEnvironment(gym_env), max_episode_steps)

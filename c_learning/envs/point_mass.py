@@ -14,6 +14,7 @@ import gin
 import gymnasium
 import numpy as np
 
+from c_learning import config
 from c_learning.envs import gymnasium_adapter
 
 OBS_DIM = 2
@@ -71,7 +72,7 @@ class PointMass(gymnasium.Env):
     return frame
 
 
-@gin.configurable
+@gin.configurable(denylist=config.denylist('load_point_mass'))
 def load_point_mass(seed=0, max_episode_steps=50):
   """The point-mass task as a time-limited PyEnvironment."""
   return gymnasium_adapter.time_limited(PointMass(seed=seed), max_episode_steps)

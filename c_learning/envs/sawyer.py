@@ -21,6 +21,7 @@ from metaworld.env_dict import ALL_V3_ENVIRONMENTS_GOAL_OBSERVABLE
 import mujoco
 import numpy as np
 
+from c_learning import config
 from c_learning.envs import gymnasium_adapter
 
 OBS_DIM = 6
@@ -42,7 +43,7 @@ _INSTABILITY_WARNINGS = (
 
 def _check_arm_goal_type(binding, arm_goal_type, allowed=ARM_GOAL_TYPES):
   if arm_goal_type not in allowed:
-    raise ValueError(f'{binding}={arm_goal_type!r} is not one of '
+    raise config.ConfigError(f'{binding}={arm_goal_type!r} is not one of '
                      f'{", ".join(repr(a) for a in allowed)}.')
 
 
@@ -231,7 +232,7 @@ class SawyerPush(SawyerTask):
     self.goal_high = np.array([self.GOAL_X[1], self.GOAL_Y_HIGH, self.GOAL_Z[1]])
     super().__init__(seed=seed, **kwargs)
 
-  @gin.configurable(module='SawyerPush')
+  @gin.configurable(module='SawyerPush', denylist=config.denylist('SawyerPush.reset'))
   def reset(self, *, seed=None, options=None, arm_goal_type='random',
             fix_z=True):
     """Resets the arm and puck and samples the goals.
@@ -306,7 +307,7 @@ class SawyerDrawer(SawyerArticulated):
   def _place_body(self):
     self._mw.model.body('drawer').pos = self.DRAWER_POS
 
-  @gin.configurable(module='SawyerDrawer')
+  @gin.configurable(module='SawyerDrawer', denylist=config.denylist('SawyerDrawer.reset'))
   def reset(self, *, seed=None, options=None, arm_goal_type='puck'):
     """Resets the arm and drawer and samples the goals (arm_goal_type: module docstring)."""
     del options
@@ -328,7 +329,7 @@ class SawyerWindow(SawyerArticulated):
     x = self._rng.uniform(*self.WINDOW_X)
     self._mw.model.body('window').pos = (x, *self.WINDOW_YZ)
 
-  @gin.configurable(module='SawyerWindow')
+  @gin.configurable(module='SawyerWindow', denylist=config.denylist('SawyerWindow.reset'))
   def reset(self, *, seed=None, options=None, arm_goal_type='random'):
     """Resets the arm and window and samples the goals (arm_goal_type: module docstring)."""
     del options
@@ -352,7 +353,7 @@ class SawyerFaucet(SawyerArticulated):
     self._mw.model.site('goal_open').size[0] = 0.02
     self._mw.model.site('goal_close').rgba[3] = 0.0
 
-  @gin.configurable(module='SawyerFaucet')
+  @gin.configurable(module='SawyerFaucet', denylist=config.denylist('SawyerFaucet.reset'))
   def reset(self, *, seed=None, options=None, arm_goal_type='goal'):
     """Resets the arm and faucet and samples the goals (arm_goal_type: module docstring)."""
     del options
@@ -360,14 +361,14 @@ class SawyerFaucet(SawyerArticulated):
         seed, 'SawyerFaucet.reset.arm_goal_type', arm_goal_type)
 
 
-@gin.configurable
+@gin.configurable(denylist=config.denylist('load_sawyer_reach'))
 def load_sawyer_reach(seed=0, max_episode_steps=50):
   """The reach task as a time-limited PyEnvironment."""
   return gymnasium_adapter.time_limited(SawyerReach(seed=seed),
                                         max_episode_steps)
 
 
-@gin.configurable
+@gin.configurable(denylist=config.denylist('load_sawyer_push'))
 def load_sawyer_push(seed=0, max_episode_steps=151, random_init=False,
                      wide_goals=False):
   """The push task as a time-limited PyEnvironment.
@@ -385,21 +386,21 @@ def load_sawyer_push(seed=0, max_episode_steps=151, random_init=False,
   return gymnasium_adapter.time_limited(task, max_episode_steps)
 
 
-@gin.configurable
+@gin.configurable(denylist=config.denylist('load_sawyer_drawer'))
 def load_sawyer_drawer(seed=0, max_episode_steps=151):
   """The drawer task as a time-limited PyEnvironment."""
   return gymnasium_adapter.time_limited(SawyerDrawer(seed=seed),
                                         max_episode_steps)
 
 
-@gin.configurable
+@gin.configurable(denylist=config.denylist('load_sawyer_window'))
 def load_sawyer_window(seed=0, max_episode_steps=151):
   """The window task as a time-limited PyEnvironment."""
   return gymnasium_adapter.time_limited(SawyerWindow(seed=seed),
                                         max_episode_steps)
 
 
-@gin.configurable
+@gin.configurable(denylist=config.denylist('load_sawyer_faucet'))
 def load_sawyer_faucet(seed=0, max_episode_steps=151):
   """The faucet task as a time-limited PyEnvironment."""
   return gymnasium_adapter.time_limited(SawyerFaucet(seed=seed),

@@ -41,7 +41,7 @@ def _make_agent(critic_layers=(8,), actor_layers=(8,), **kwargs):
           OBS_SPEC, ACTION_SPEC, critic_layers),
       actor_optimizer=tf.keras.optimizers.Adam(1e-3),
       critic_optimizer=tf.keras.optimizers.Adam(1e-3),
-      alpha_optimizer=tf.keras.optimizers.Adam(1e-3),
+      alpha_learning_rate=1e-3,
       obs_dim=STATE_DIM,
       goal_slice=GOAL_SLICE,
       **kwargs)
@@ -201,7 +201,7 @@ def test_discrete_action_spec_is_rejected():
   with pytest.raises(ValueError, match='continuous .bounded.*got') as error:
     sac_her_agent.SacHerAgent(
         TIME_STEP_SPEC, discrete, actor_network=None, critic_network=None,
-        actor_optimizer=None, critic_optimizer=None, alpha_optimizer=None,
+        actor_optimizer=None, critic_optimizer=None,
         obs_dim=STATE_DIM, goal_slice=GOAL_SLICE)
   # gin appends an 'In call to configurable' line; the message itself is one line.
   assert 'SAC+HER' in str(error.value).splitlines()[0]

@@ -1,0 +1,162 @@
+"""Every gin parameter of the package reaches its object, or binding it is refused (as Dopamine's gin tests).
+
+Gin lets an argument passed by the caller win over a binding without a word. So
+each parameter that the package's own code passes is denylisted (config.SET_BY
+says which binding sets it instead), and every other parameter gets a
+distinctive value here: a run with those bindings must show each of them in its
+operative.gin, which holds what gin supplied to the calls, never a caller's value.
+"""
+import inspect
+
+import gin
+import pytest
+
+from c_learning import config
+from c_learning import train_eval
+from tests import train_eval_helpers as helpers
+
+# A value for every parameter that gin may bind, unlike its default and valid
+# together with the others of its run.
+DISTINCTIVE = {
+    'train_eval': {
+        'num_iterations': 4, 'actor_fc_layers': (16, 8), 'critic_fc_layers': (8, 16),
+        'initial_collect_steps': 37, 'collect_steps_per_iteration': 2, 'num_parallel_envs': 2,
+        'replay_buffer_capacity': 2000, 'checkpoint_replay_buffer': False,
+        'max_future_steps': 20, 'target_update_tau': 0.01, 'target_update_period': 2,
+        'train_steps_per_iteration': 2, 'overlap_collection': False, 'iterations_per_call': 3,
+        'xla_train_step': True, 'batch_size': 16, 'actor_learning_rate': 1e-3,
+        'critic_learning_rate': 2e-3, 'gamma': 0.9, 'gradient_clipping': 10.0,
+        'use_tf_functions': False, 'num_eval_episodes': 1, 'eval_interval': 2,
+        'success_threshold': 0.2, 'log_subset': (1, 2), 'train_checkpoint_interval': 2,
+        'export_policy': False, 'log_interval': 2, 'summary_interval': 2,
+        'summaries_flush_secs': 5, 'debug_summaries': True, 'summarize_grads_and_vars': True,
+        'random_seed': 7,
+        # Set by every run: the run's task and agent.
+        'env_name': None, 'agent_name': None,
+    },
+    'obs_to_goal': {'start_index': 1, 'end_index': 2},
+    'goal_fn': {'relabel_next_prob': 0.3, 'relabel_future_prob': 0.3,
+                'relabel_orig_prob': 0.1, 'relabel_last_prob': 0.1},
+    'SacHerAgent': {'reward_type': 'threshold', 'reward_threshold': 0.1,
+                    'terminate_on_reward': True, 'target_entropy': -1.0,
+                    'initial_log_alpha': 0.5, 'alpha_learning_rate': 1e-3,
+                    'name': 'SacHerAgentX'},
+    'CLearningAgent': {'w_clipping': 5.0, 'use_td_targets': False,
+                       'actor_loss_type': 'cross_entropy', 'name': 'CLearningAgentX'},
+    'ClassifierCriticNetwork': {'activation_fn': 'tanh', 'kernel_initializer': 'he_uniform',
+                                'last_kernel_initializer': 'zeros'},
+    'GoalDistanceMetrics': {'name': 'GoalDistanceX'},
+    'build_actor_network': {},
+    'build_critic_network': {},
+    'load_point_mass': {'max_episode_steps': 7},
+    'load_sawyer_reach': {'max_episode_steps': 9},
+    'load_sawyer_push': {'max_episode_steps': 9, 'random_init': True, 'wide_goals': True},
+    'load_sawyer_drawer': {'max_episode_steps': 9},
+    'load_sawyer_window': {'max_episode_steps': 9},
+    'load_sawyer_faucet': {'max_episode_steps': 9},
+    'SawyerPush.reset': {'arm_goal_type': 'puck', 'fix_z': False},
+    'SawyerDrawer.reset': {'arm_goal_type': 'goal'},
+    'SawyerWindow.reset': {'arm_goal_type': 'puck'},
+    'SawyerFaucet.reset': {'arm_goal_type': 'random'},
+}
+
+# (task, agent, the configurables whose distinctive values the run binds). The
+# first run binds train_eval's own; the others run small.
+RUNS = [
+    ('point_mass', 'sac_her', ['train_eval', 'obs_to_goal', 'goal_fn', 'SacHerAgent',
+                               'ClassifierCriticNetwork', 'GoalDistanceMetrics',
+                               'load_point_mass']),
+    ('sawyer_push', 'c_learning', ['CLearningAgent', 'load_sawyer_push', 'SawyerPush.reset']),
+    ('sawyer_reach', 'c_learning', ['load_sawyer_reach']),
+    ('sawyer_drawer', 'c_learning', ['load_sawyer_drawer', 'SawyerDrawer.reset']),
+    ('sawyer_window', 'c_learning', ['load_sawyer_window', 'SawyerWindow.reset']),
+    ('sawyer_faucet', 'c_learning', ['load_sawyer_faucet', 'SawyerFaucet.reset']),
+]
+
+SMALL_RUN = helpers.SMALL + [
+    'train_eval.num_iterations = 2', 'train_eval.initial_collect_steps = 20',
+    'train_eval.num_eval_episodes = 1', 'train_eval.export_policy = False',
+    'goal_fn.relabel_next_prob = 0.25', 'goal_fn.relabel_future_prob = 0.25']
+
+pytestmark = pytest.mark.usefixtures('clear_gin')
+
+
+def _package_configurables():
+  """{name: (parameters gin may bind, denylisted parameters)} of every configurable in c_learning."""
+  config.register_configurables()
+  found = {}
+  for _, configurable in gin.config._REGISTRY.items():  # pylint: disable=protected-access
+    if not configurable.wrapped.__module__.startswith('c_learning'):
+      continue
+    name = configurable.name
+    if not configurable.module.startswith('c_learning'):
+      name = f'{configurable.module}.{name}'  # e.g. SawyerPush.reset
+    function = configurable.wrapped
+    function = function.__init__ if inspect.isclass(function) else function
+    parameters = [p.name for p in inspect.signature(function).parameters.values()
+                  if p.name != 'self' and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
+    denied = list(configurable.denylist or [])
+    found[name] = ([p for p in parameters if p not in denied], denied)
+  return found
+
+
+def test_every_bindable_parameter_has_a_distinctive_value_and_a_run():
+  configurables = _package_configurables()
+  assert {name: sorted(bindable) for name, (bindable, _) in configurables.items()} == {
+      name: sorted(values) for name, values in DISTINCTIVE.items()}
+  assert sorted(name for _, _, names in RUNS for name in names) == sorted(
+      name for name, values in DISTINCTIVE.items() if values)
+
+
+def test_denylists_are_what_config_set_by_lists():
+  denied = {f'{name}.{parameter}' for name, (_, denylist) in _package_configurables().items()
+            for parameter in denylist}
+  assert denied == set(config.SET_BY)
+
+
+@pytest.mark.parametrize('binding', sorted(config.SET_BY))
+def test_binding_a_parameter_that_the_code_passes_is_refused(binding):
+  with pytest.raises(config.ConfigError) as error:
+    config.parse([], [f'{binding} = 1'])
+  message = str(error.value)
+  assert '\n' not in message
+  assert message.startswith(f'gin config rejected: {binding} cannot be bound: it is set by '
+                            f'{config.SET_BY[binding]}.')
+
+
+def _operative_value(operative, binding):
+  """What the run's operative.gin says gin supplied to `binding`; KeyError where it supplied nothing."""
+  gin.clear_config()
+  gin.parse_config(operative)
+  try:
+    return gin.query_parameter(binding)
+  except ValueError as error:
+    raise KeyError(f'{binding} is not in operative.gin: the binding was ignored') from error
+  finally:
+    gin.clear_config()
+
+
+@pytest.mark.parametrize('task, agent, names', RUNS, ids=[run[0] for run in RUNS])
+def test_every_distinctive_binding_reaches_its_object(task, agent, names, tmp_path):
+  bound = {f'{name}.{parameter}': value for name in names
+           for parameter, value in DISTINCTIVE[name].items() if value is not None}
+  bindings = [f'train_eval.env_name = {task!r}', f'train_eval.agent_name = {agent!r}']
+  bindings += [f'{binding} = {value!r}' for binding, value in bound.items()]
+  helpers.run(tmp_path, [], (SMALL_RUN if 'train_eval' not in names else []) + bindings)
+  operative = (tmp_path / 'operative.gin').read_text()
+  arrived = {binding: _operative_value(operative, binding) for binding in bound}
+  assert arrived == bound
+
+
+def test_a_bound_agent_setting_changes_the_agent(tmp_path, monkeypatch):
+  """The operative config is what gin passed; here the object itself shows the values."""
+  created = []
+  create = train_eval.agents.create
+  monkeypatch.setattr(train_eval.agents, 'create',
+                      lambda *args, **kwargs: created.append(create(*args, **kwargs)) or created[-1])
+  helpers.run(tmp_path, ['gin/sawyer_reach.gin'], helpers.SMALL + [
+      'train_eval.num_iterations = 0', 'train_eval.agent_name = "sac_her"',
+      'SacHerAgent.alpha_learning_rate = 0.125', 'train_eval.gamma = 0.5'])
+  agent, = created
+  assert float(agent._alpha_optimizer.learning_rate.numpy()) == 0.125
+  assert agent._gamma == 0.5
