@@ -10,7 +10,7 @@ setuptools.setup(
     # The shipped task configs: gin/ in the checkout is installed as c_learning/gin/, so
     # `--gin_file=sawyer_reach.gin` works after a plain `pip install .` from any folder.
     package_dir={'c_learning.gin': 'gin'},
-    package_data={'c_learning.gin': ['*.gin']},
+    package_data={'c_learning.gin': ['*.gin'], 'c_learning.sweep': ['run_sweep.sh']},
     python_requires='>=3.10,<3.12',
     install_requires=[
         # TF 2.16+ brings Keras 3, which tf-agents 0.19 does not support.
@@ -29,7 +29,9 @@ setuptools.setup(
         'matplotlib',  # learning curves (benchmarks/learning.py)
     ],
     extras_require={
-        'test': ['pytest'],
+        # gymnasium goal environments beyond the package's own (env_name 'gym:FetchReach-v4').
+        'robotics': ['gymnasium-robotics==1.4.2'],
+        'test': ['pytest', 'gymnasium-robotics==1.4.2'],
         # Kept for older install commands: videos and plots are now part of the package.
         'video': [],
     },

@@ -7,11 +7,13 @@ Each run is `python -m c_learning.train_eval` on gin/<task>.gin (a task without 
 own, such as point_mass, gets gin/base.gin and train_eval.env_name; a path to a .gin file works
 too) with the agent, seed and num_iterations = (env_steps - initial_collect_steps) //
 collect_steps_per_iteration, both read from the run's gin config, so the budget includes the
-random initial steps. Run directories are OUT/runs/<task>/<agent>[/<variant>]/seed_<n>, each
-with train_eval.log (stdout and stderr, appended across restarts), run.json (the command and
-the wall-clock of each attempt) and DONE once train_eval exits 0. Start the same command again
-after a crash, Ctrl-C or kill: finished runs are skipped and the others resume from their
-checkpoints (launch/local.py runs them, and stops them when this script dies).
+random initial steps. Run directories are OUT/runs/<task>/<agent>[/<variant>]/seed_<n> (the
+tree layout of c_learning/sweep, which expands the runs), each with train_eval.log (stdout
+and stderr, appended across restarts), records.jsonl (train_eval's progress and evals),
+run.json (the command and the wall-clock of each attempt) and DONE once train_eval exits 0.
+Start the same command again after a crash, Ctrl-C or kill: finished runs are skipped and the
+others resume from their checkpoints (c_learning.sweep.local runs them, and stops them when
+this script dies).
 
 Variants sweep gin bindings on top of every task and agent, e.g. the next-state fraction of
 SAC+HER's relabeling on reach (the rest random goals), with the final distance against it:
@@ -24,8 +26,9 @@ SAC+HER's relabeling on reach (the rest random goals), with the final distance a
 --eval_interval is in env steps, like --env_steps. The reports cover every run under the runs
 directory, those of earlier calls and those still going included; --report_only rebuilds them
 without running anything, and --runs_dir points at any <task>/<agent>[/<variant>]/seed_<n> tree:
-  OUT/learning.csv         one row per run and eval: task, agent, variant, seed, train_step,
-                           env_steps, every eval metric found, the run's wall-clock, finished
+  OUT/learning.csv         one row per run and eval (its records.jsonl): task, agent, variant,
+                           seed, train_step, env_steps, every eval metric, the run's
+                           wall-clock, finished
   OUT/<task>_curves.png    final distance (object distance where the task logs a subset) and
                            success rate over env steps: mean over seeds, band = min to max
   OUT/<task>_final_vs_<param>.png  with --variant_x, where the task's runs have two or more
@@ -39,9 +42,7 @@ size follows train_eval.replay_buffer_capacity, not the steps taken: about 100 M
 sawyer_reach at the default 1M, more for tasks with wider observations. Nothing is deleted.
 """
 import argparse
-import ast
 import csv
-import dataclasses
 import fnmatch
 import glob
 import json
@@ -51,59 +52,35 @@ import sys
 import time
 
 import gin
+from gin import config_parser
 import matplotlib
 matplotlib.use('Agg')  # files only; never a display
 import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top,wrong-import-position
 import numpy as np
 import tensorflow as tf
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, REPO)
-
 # pylint: disable=g-import-not-at-top,wrong-import-position
 from c_learning import agents
 from c_learning import config
 from c_learning import envs
+from c_learning import records
 from c_learning import train_eval  # its configurable and its arguments as gin sets them
-from launch import local
-from launch import spec as spec_lib
+from c_learning.sweep import layout
+from c_learning.sweep import local
+from c_learning.sweep import spec as spec_lib
 
 RUN_RECORD = 'run.json'
 CSV_NAME = 'learning.csv'
 MARKDOWN_NAME = 'results.md'
 _NAME = re.compile(r'^[A-Za-z0-9][A-Za-z0-9._-]*$')
-_SEED_DIR = re.compile(r'^seed_(\d+)$')
-_OPERATIVE_LINE = re.compile(r'^([A-Za-z_][\w./]*)\s*=\s*(.+)$')
 _RUN_COLUMNS = ('task', 'agent', 'variant', 'seed', 'train_step', 'env_steps')
+_ENV_STEP_PARAMETERS = ('train_eval.initial_collect_steps',
+                        'train_eval.collect_steps_per_iteration',
+                        'train_eval.train_steps_per_iteration')
 
 
 class UsageError(ValueError):
   """Bad command-line input; the message names the culprit and what is allowed."""
-
-
-@dataclasses.dataclass(frozen=True)
-class Task:
-  """A task's name, the gin files that configure it and any bindings it adds."""
-  name: str
-  gin_files: tuple
-  bindings: tuple = ()
-
-
-@dataclasses.dataclass(frozen=True)
-class Variant:
-  """A named set of gin bindings applied to every task and agent; '' is no variant."""
-  name: str
-  bindings: tuple = ()
-
-
-@dataclasses.dataclass(frozen=True)
-class RunDir:
-  """A run directory found under the runs directory."""
-  task: str
-  agent: str
-  variant: str
-  seed: int
-  path: str
 
 
 # ---------------------------------------------------------------------------
@@ -172,14 +149,14 @@ def parse_seed(text):
 
 def parse_agent(name):
   """An agent name that the agent factory knows."""
-  if name not in agents.AGENT_BUILDERS:
+  if name not in agents.AGENTS:
     raise UsageError(f'--agents: {name!r} is unknown; allowed: '
-                     f'{", ".join(sorted(agents.AGENT_BUILDERS))}.')
+                     f'{", ".join(sorted(agents.AGENTS))}.')
   return name
 
 
 def parse_task(name):
-  """A Task from a shipped task name, another registered env name, or a .gin path."""
+  """A spec Task from a shipped task name, another registered env name, or a .gin path."""
   if name.endswith('.gin'):
     if not os.path.isfile(name):
       raise UsageError(f'--tasks: {name}: no such gin file.')
@@ -187,19 +164,20 @@ def parse_task(name):
     if not _NAME.match(stem):
       raise UsageError(f'--tasks: {name}: the file name must be letters, digits, ".", "_", "-" '
                        '(it names the run directories).')
-    return Task(stem, (os.path.abspath(name),))
+    return spec_lib.Task(stem, (os.path.abspath(name),))
   if name in spec_lib.shipped_tasks():
-    return Task(name, (os.path.join('gin', name + '.gin'),))
+    return spec_lib.Task(name, (os.path.join('gin', name + '.gin'),))
   if name in envs.ENV_NAMES:
     # No config of its own: the paper's shared settings, with the env named.
-    return Task(name, (os.path.join('gin', 'base.gin'),), (f'train_eval.env_name="{name}"',))
+    return spec_lib.Task(name, (os.path.join('gin', 'base.gin'),),
+                         (f'train_eval.env_name="{name}"',))
   raise UsageError(f'--tasks: {name!r} is unknown; allowed: '
                    f'{", ".join(sorted(set(spec_lib.shipped_tasks()) | set(envs.ENV_NAMES)))} '
                    'or a path to a .gin file.')
 
 
 def parse_variant(text):
-  """A Variant from 'NAME=KEY=VALUE;KEY=VALUE' (no bindings is allowed: a baseline)."""
+  """A spec Variant from 'NAME=KEY=VALUE;KEY=VALUE' (no bindings is allowed: a baseline)."""
   name, sep, rest = text.partition('=')
   name = name.strip()
   if not sep or not _NAME.match(name) or name.startswith('seed_'):
@@ -209,7 +187,7 @@ def parse_variant(text):
   for binding in bindings:
     if '=' not in binding:
       raise UsageError(f'--variants={text!r}: {binding!r} is not a gin binding KEY=VALUE.')
-  return Variant(name, bindings)
+  return spec_lib.Variant(name, bindings)
 
 
 def check_reserved(bindings, where, reserved):
@@ -253,7 +231,7 @@ def collect_schedule(gin_files, bindings, where):
   """(initial_collect_steps, collect_steps_per_iteration) that a run's gin config gives."""
   gin.clear_config()
   try:
-    config.parse([os.path.join(REPO, f) for f in gin_files], list(bindings))
+    config.parse([os.path.join(spec_lib.ROOT, f) for f in gin_files], list(bindings))
     arguments = train_eval.configured_arguments()
   except config.ConfigError as error:
     raise UsageError(f'{where}: {config.first_line(error)}') from error
@@ -273,16 +251,6 @@ def iterations_for(env_steps, initial, per_iteration, where):
   return iterations
 
 
-def run_path(runs_dir, task, agent, variant, seed):
-  """runs_dir/<task>/<agent>[/<variant>]/seed_<n>."""
-  return os.path.join(runs_dir, task, agent, *([variant] if variant else []), f'seed_{seed}')
-
-
-def run_label(task, agent, variant, seed):
-  """'<task>/<agent>[/<variant>]/seed_<n>': a run's name in status lines and messages."""
-  return '/'.join([task, agent] + ([variant] if variant else []) + [f'seed_{seed}'])
-
-
 def parse_sweep(args):
   """(tasks, agents, seeds, variants) from the flags, every one checked."""
   check_numbers(args)
@@ -290,7 +258,7 @@ def parse_sweep(args):
   check_unique([t.name for t in tasks], '--tasks')
   agent_names = parse_list(args.agents, 'agents', parse_agent)
   seeds = parse_list(args.seeds, 'seeds', parse_seed)
-  variants = [parse_variant(v) for v in args.variants] or [Variant('')]
+  variants = [parse_variant(v) for v in args.variants] or [spec_lib.Variant()]
   check_unique([v.name for v in variants], '--variants')
   reserved = reserved_keys(args)
   check_reserved(args.gin_bindings, '--gin_bindings', reserved)
@@ -299,9 +267,8 @@ def parse_sweep(args):
   return tasks, agent_names, seeds, variants
 
 
-def shared_bindings(args, task, variant):
-  """A task/variant's bindings: the task's, --gin_bindings, the variant's, budget and evals."""
-  bindings = task.bindings + tuple(args.gin_bindings) + variant.bindings
+def budget_bindings(args, task, variant, bindings):
+  """The bindings this script adds to a task/variant's: its iterations, eval interval, episodes."""
   where = task.name + (f', variant {variant.name}' if variant.name else '')
   initial, per_iteration = collect_schedule(task.gin_files, bindings, where)
   ours = [f'train_eval.num_iterations='
@@ -310,28 +277,25 @@ def shared_bindings(args, task, variant):
     ours.append(f'train_eval.eval_interval={max(1, args.eval_interval // per_iteration)}')
   if args.num_eval_episodes is not None:
     ours.append(f'train_eval.num_eval_episodes={args.num_eval_episodes}')
-  return bindings + tuple(ours)
+  return ours
+
+
+def plan_sweep(args):
+  """The flags' sweep: task x variant x agent x seed in the tree layout, seeds outermost."""
+  tasks, agent_names, seeds, variants = parse_sweep(args)
+  # build parses every config (budget_bindings) before anything runs, so a bad binding
+  # stops the sweep at once.
+  sweep = spec_lib.build(
+      'learning', tasks, agent_names, seeds, bindings=args.gin_bindings, variants=variants,
+      layout='tree', derive=lambda task, variant, bindings: budget_bindings(
+          args, task, variant, bindings))
+  # Seeds outermost: when a sweep is cut short, every task and agent has its first seeds.
+  return spec_lib.Sweep(sweep.name, tuple(sorted(sweep.runs, key=lambda r: seeds.index(r.seed))))
 
 
 def plan_jobs(args, runs_dir):
-  """One local.Job per task x agent x variant x seed, seeds outermost."""
-  tasks, agent_names, seeds, variants = parse_sweep(args)
-  # Every config is parsed before anything runs, so a bad binding stops the sweep at once.
-  shared = {(task, variant): shared_bindings(args, task, variant)
-            for task in tasks for variant in variants}
-  # Seeds outermost: when a sweep is cut short, every task and agent has its first seeds.
-  return [make_job(runs_dir, task, agent, variant, seed, shared[task, variant], args.python)
-          for seed in seeds for task in tasks for variant in variants for agent in agent_names]
-
-
-def make_job(runs_dir, task, agent, variant, seed, bindings, python):
-  """The local.Job of one run: train_eval with the agent and seed bound last."""
-  label = run_label(task.name, agent, variant.name, seed)
-  run_dir = run_path(runs_dir, task.name, agent, variant.name, seed)
-  run = spec_lib.Run(label, task.name, agent, seed, task.gin_files,
-                     bindings + (f'train_eval.agent_name="{agent}"',
-                                 f'train_eval.random_seed={seed}'), ())
-  return local.Job(label, run.argv(run_dir, python), run_dir)
+  """One local.Job a run, in runs_dir/<task>/<agent>[/<variant>]/seed_<n>."""
+  return local.jobs_for(plan_sweep(args), runs_dir, args.python)
 
 
 def read_record(run_dir):
@@ -374,7 +338,7 @@ def run_all(jobs, parallel, out=None):
   """Runs the unfinished jobs `parallel` at a time; returns the labels of the failed ones."""
   out = out or sys.stdout
   note_changed_commands(jobs, out)
-  failed = local.run_jobs(jobs, parallel, cwd=REPO, status_every=60.0, out=out,
+  failed = local.run_jobs(jobs, parallel, cwd=spec_lib.ROOT, status_every=60.0, out=out,
                           on_exit=record_attempt)
   return [job.name for job in failed]
 
@@ -384,20 +348,38 @@ def run_all(jobs, parallel, out=None):
 
 
 def discover_runs(runs_dir):
-  """Every runs_dir/<task>/<agent>[/<variant>]/seed_<n> directory, sorted."""
-  runs = []
-  for parent, dirs, _ in os.walk(runs_dir):
-    for name in list(dirs):
-      match = _SEED_DIR.match(name)
-      if not match:
-        continue
-      dirs.remove(name)  # nothing to find inside a run
-      parts = os.path.relpath(parent, runs_dir).split(os.sep)
-      # Deeper seed_<n> folders belong to some other layout (e.g. a runs tree inside).
-      if len(parts) in (2, 3) and parts[0] != '.':
-        runs.append(RunDir(parts[0], parts[1], ''.join(parts[2:]), int(match[1]),
-                           os.path.join(parent, name)))
-  return sorted(runs, key=lambda r: (r.task, r.agent, r.variant, r.seed))
+  """Every runs_dir/<task>/<agent>[/<variant>]/seed_<n> directory (layout.TreeRun), sorted."""
+  return layout.tree_runs(runs_dir)
+
+
+def read_evals(run_dir):
+  """{train_step: (env_steps, {metric: value})} of a run's evals, in train step order."""
+  written = records.read(run_dir)
+  evals = {step: (record['env_steps'], record['metrics'])
+           for step, record in records.evals_by_step(written).items()}
+  # Runs made before train_eval wrote records.jsonl (those behind docs/results/) have their
+  # evals only in event files, and one of them resumed since has records from then on only:
+  # the event files fill in what the records do not cover.
+  start = next((r for r in written if r['kind'] == 'start'), None)
+  if start is None or start['resumed']:
+    before = start['train_step'] if start else float('inf')
+    evals = dict(sorted({**{step: value for step, value in _evals_from_events(run_dir).items()
+                            if step < before}, **evals}.items()))
+  return evals
+
+
+def _evals_from_events(run_dir):
+  """read_evals' answer from run_dir/eval's event files and the env steps operative.gin implies."""
+  scalars = read_scalars(os.path.join(run_dir, 'eval'))
+  operative = read_operative(run_dir)
+  if not scalars or not all(name in operative for name in _ENV_STEP_PARAMETERS):
+    return {}
+  metrics = {tag[len('Metrics/'):] if tag.startswith('Metrics/') else tag: by_step
+             for tag, by_step in scalars.items()}
+  steps = sorted({step for by_step in metrics.values() for step in by_step})
+  return {step: (env_steps_at(step, operative),
+                 {name: by_step[step] for name, by_step in metrics.items() if step in by_step})
+          for step in steps}
 
 
 def read_scalars(log_dir):
@@ -437,21 +419,32 @@ def _scalar(value):
 
 
 def read_operative(run_dir):
-  """{'configurable.parameter': value} of the one-line values in run_dir/operative.gin."""
+  """{'[scope/]configurable.parameter': value} of run_dir/operative.gin, read by gin's parser.
+
+  Nothing is bound, so a run made by an older version (whose parameters may since have
+  moved) still reads. References and macros are kept as text ('@network', '%MACRO').
+  """
   try:
     with open(os.path.join(run_dir, 'operative.gin')) as f:
-      lines = f.read().splitlines()
+      text = f.read()
   except OSError:
     return {}
   values = {}
-  for line in lines:
-    match = _OPERATIVE_LINE.match(line)
-    if match:
-      try:
-        values[match[1]] = ast.literal_eval(match[2])
-      except (ValueError, SyntaxError):
-        values[match[1]] = match[2]  # a gin reference or macro: kept as text
+  for statement in config_parser.ConfigParser(text, _TextReferences()):
+    if isinstance(statement, config_parser.BindingStatement) and statement.arg_name:
+      key = f'{statement.selector}.{statement.arg_name}'
+      values[f'{statement.scope}/{key}' if statement.scope else key] = statement.value
   return values
+
+
+class _TextReferences(config_parser.ParserDelegate):
+  """Gin references and macros as the text that names them."""
+
+  def configurable_reference(self, scoped_configurable_name, evaluate):
+    return f'@{scoped_configurable_name}' + ('()' if evaluate else '')
+
+  def macro(self, macro_name):
+    return f'%{macro_name}'
 
 
 def env_steps_at(train_step, operative):
@@ -464,21 +457,19 @@ def env_steps_at(train_step, operative):
 
 def run_rows(run, variant_x=None):
   """One row per eval of a run (dicts of the CSV columns); [] before its first eval."""
-  operative = read_operative(run.path)
-  scalars = read_scalars(os.path.join(run.path, 'eval'))
-  if not operative or not scalars:
+  evals = read_evals(run.path)
+  if not evals:
     return []
-  metrics = {tag[len('Metrics/'):] if tag.startswith('Metrics/') else tag: by_step
-             for tag, by_step in scalars.items()}
+  x = read_operative(run.path).get(variant_x) if variant_x else None
   wall_clock = read_record(run.path).get('wall_clock_s')
   finished = os.path.exists(os.path.join(run.path, local.DONE))
   rows = []
-  for step in sorted({s for by_step in metrics.values() for s in by_step}):
+  for step, (env_steps, metrics) in evals.items():
     row = dict(task=run.task, agent=run.agent, variant=run.variant, seed=run.seed,
-               train_step=step, env_steps=env_steps_at(step, operative))
+               train_step=step, env_steps=env_steps)
     if variant_x:
-      row[variant_x] = operative.get(variant_x)
-    row.update({name: by_step.get(step) for name, by_step in metrics.items()})
+      row[variant_x] = x
+    row.update(metrics)
     row.update(wall_clock_s=wall_clock, finished=finished)
     rows.append(row)
   return rows
@@ -704,8 +695,9 @@ def select_runs(runs, patterns):
   if not patterns:
     return runs
   return [run for run in runs
-          if any(fnmatch.fnmatchcase(run_label(run.task, run.agent, run.variant, run.seed)
-                                     .rsplit('/', 1)[0], pattern) for pattern in patterns)]
+          if any(fnmatch.fnmatchcase(layout.run_name('tree', run.task, run.agent, run.variant,
+                                                     run.seed).rsplit('/', 1)[0], pattern)
+                 for pattern in patterns)]
 
 
 def build_report(runs_dir, out_dir, variant_x=None, select=()):

@@ -26,7 +26,6 @@ import json
 import os
 import resource
 import statistics
-import sys
 import tempfile
 import time
 from unittest import mock
@@ -39,18 +38,16 @@ from tf_agents.policies import random_tf_policy
 from tf_agents.replay_buffers import tf_uniform_replay_buffer
 from tf_agents.utils import common
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, REPO)
-
-# pylint: disable=g-import-not-at-top,wrong-import-position
 from c_learning import agents
 from c_learning import config
 from c_learning import envs
 from c_learning import overlap
 from c_learning import relabel
 from c_learning import replay
+from c_learning import runner
 from c_learning import train_eval
 
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BATCH_SIZE = 256
 LAYERS = (256, 256)
 GAMMA = 0.99
@@ -66,13 +63,10 @@ def build(seed=0):
   goal_slice = relabel.obs_to_goal()
   train_env, _, obs_dim = envs.load('sawyer_push', goal_slice=goal_slice, seed=seed)
   relabeler = relabel.goal_fn(goal_slice, obs_dim)
+  # The agent's settings come from sawyer_push.gin (base.gin: the paper's (256, 256), 3e-4).
   agent = agents.create(
       'c_learning', train_env.time_step_spec(), train_env.action_spec(),
-      relabeler=relabeler, actor_fc_layers=LAYERS, critic_fc_layers=LAYERS,
-      actor_learning_rate=3e-4, critic_learning_rate=3e-4, gamma=GAMMA,
-      target_update_tau=0.005, target_update_period=1, gradient_clipping=None,
-      debug_summaries=False, summarize_grads_and_vars=False,
-      train_step_counter=tf.Variable(0, dtype=tf.int64))
+      relabeler=relabeler, gamma=GAMMA, train_step_counter=tf.Variable(0, dtype=tf.int64))
   agent.initialize()
   return train_env, obs_dim, relabeler, agent
 
@@ -117,7 +111,7 @@ def package(num_intervals, interval, extra_bindings=(), between=lambda: None):
   """
   rates = []
 
-  class PausingProgressLog(train_eval.ProgressLog):
+  class PausingProgressLog(runner.ProgressLog):
     """train_eval's progress log, timing each interval from the end of the last `between`."""
     resumed = None
 
@@ -141,7 +135,7 @@ def package(num_intervals, interval, extra_bindings=(), between=lambda: None):
         f'train_eval.train_checkpoint_interval = {10 * (num_intervals + 1) * interval}',
         *extra_bindings,
     ])
-    with mock.patch.object(train_eval, 'ProgressLog', PausingProgressLog):
+    with mock.patch.object(runner, "ProgressLog", PausingProgressLog):
       train_eval.train_eval(root_dir)
     gin.clear_config()
   return rates
@@ -171,11 +165,15 @@ def reference():
     goal_type = tf.concat([tf.fill([n], i) for i, n in enumerate(counts)], axis=0)
     goal = relabeler.goal_slice(
         tf.gather(tf.stack(kinds, axis=1), goal_type, axis=1, batch_dims=1))
+    no_offset = tf.fill([BATCH_SIZE], relabel.NO_OFFSET)
+    kind_offsets = [no_offset, tf.ones([BATCH_SIZE], tf.int32), offsets, no_offset, no_offset]
     return relabel.RelabeledTransition(
         observation=tf.concat([states[:, 0], goal], -1),
         action=trajectories.action[:, 0],
         next_observation=tf.concat([states[:, 1], goal], -1),
-        goal_type=goal_type)
+        goal_type=goal_type,
+        future_offset=tf.gather(tf.stack(kind_offsets, axis=1), goal_type, axis=1, batch_dims=1),
+        reward=relabeler.reward_fn(relabeler.goal_slice(states[:, 1]), goal))
 
   dataset = buffer.as_dataset(sample_batch_size=BATCH_SIZE, num_steps=MAX_FUTURE_STEPS)
   dataset = dataset.unbatch().filter(lambda traj, _: ~traj.is_boundary()[0])

@@ -20,13 +20,7 @@ SHIPPED_GIN_DIR = (_INSTALLED_GIN_DIR if os.path.isfile(os.path.join(_INSTALLED_
 # does set it. tests/test_gin_bindings.py checks this table against the denylists.
 SET_BY = {
     'train_eval.root_dir': '--root_dir',
-    'build_actor_network.fc_layer_params': 'train_eval.actor_fc_layers',
-    'build_actor_network.observation_spec': 'the task (its specs)',
-    'build_actor_network.action_spec': 'the task (its specs)',
-    'build_critic_network.fc_layer_params': 'train_eval.critic_fc_layers',
-    'build_critic_network.observation_spec': 'the task (its specs)',
-    'build_critic_network.action_spec': 'the task (its specs)',
-    'ClassifierCriticNetwork.fc_layer_params': 'train_eval.critic_fc_layers',
+    'ClassifierCriticNetwork.fc_layer_params': "the agent's critic_fc_layers (e.g. CLearningAgent.critic_fc_layers)",
     'ClassifierCriticNetwork.input_tensor_spec': 'the task (its observation and action specs)',
     'ClassifierCriticNetwork.name': 'the agent (it names each critic and target copy)',
     'GoalDistanceMetrics.success_threshold': 'train_eval.success_threshold',
@@ -38,34 +32,40 @@ SET_BY = {
     'GoalDistanceMetrics.prefix': 'train_eval (the summary tags Metrics/...)',
     'goal_fn.goal_slice': 'obs_to_goal.start_index and obs_to_goal.end_index',
     'goal_fn.obs_dim': 'the task (its state width)',
+    'threshold_reward.achieved_goal': 'the relabeler (the next state in the goal dimensions)',
+    'threshold_reward.goal': "the relabeler (each row's goal)",
 }
-_AGENT_SET_BY = {
+# What c_learning.agents.create passes every agent.
+AGENT_SET_BY = {
     'time_step_spec': 'the task (its specs)',
     'action_spec': 'the task (its specs)',
-    'actor_network': 'train_eval.actor_fc_layers',
-    'critic_network': 'train_eval.critic_fc_layers',
-    'actor_optimizer': 'train_eval.actor_learning_rate',
-    'critic_optimizer': 'train_eval.critic_learning_rate',
     'gamma': 'train_eval.gamma (the replay samples future goals with the same discount)',
-    'target_update_tau': 'train_eval.target_update_tau',
-    'target_update_period': 'train_eval.target_update_period',
-    'gradient_clipping': 'train_eval.gradient_clipping',
     'debug_summaries': 'train_eval.debug_summaries',
     'summarize_grads_and_vars': 'train_eval.summarize_grads_and_vars',
     'train_step_counter': 'train_eval (its global step)',
 }
 SET_BY.update({f'{agent}.{name}': where for agent in ('CLearningAgent', 'SacHerAgent')
-               for name, where in _AGENT_SET_BY.items()})
-SET_BY.update({
-    'SacHerAgent.obs_dim': 'the task (its state width)',
-    'SacHerAgent.goal_slice': 'obs_to_goal.start_index and obs_to_goal.end_index',
-})
+               for name, where in AGENT_SET_BY.items()})
 SET_BY.update({f'load_{task}.seed': 'train_eval.random_seed' for task in (
     'sawyer_reach', 'sawyer_push', 'sawyer_drawer', 'sawyer_window', 'sawyer_faucet',
     'point_mass')})
 SET_BY.update({f'{task}.reset.{name}': 'the environment loop (gymnasium reset arguments)'
                for task in ('SawyerPush', 'SawyerDrawer', 'SawyerWindow', 'SawyerFaucet')
                for name in ('seed', 'options')})
+
+
+# Parameters that moved in the redesign: a binding to the old name is refused
+# with the new one. Each agent now owns its networks, optimizers and targets.
+_AGENT_SETTING = ("the agent's class: CLearningAgent.{0} or SacHerAgent.{0} "
+                  "(train_eval.agent_name picks which is used)")
+MOVED_TO_AGENTS = ('actor_fc_layers', 'critic_fc_layers', 'actor_learning_rate',
+                   'critic_learning_rate', 'target_update_tau', 'target_update_period',
+                   'gradient_clipping')
+MOVED = {f'train_eval.{name}': _AGENT_SETTING.format(name) for name in MOVED_TO_AGENTS}
+MOVED.update({
+    'SacHerAgent.reward_type': "goal_fn.reward ('next_state' or 'threshold'), for every agent",
+    'SacHerAgent.reward_threshold': 'threshold_reward.threshold',
+})
 
 
 def denylist(configurable_name):
@@ -109,7 +109,6 @@ def register_configurables():
   from c_learning import metrics
   from c_learning import relabel
   from c_learning.agents import c_learning_agent
-  from c_learning.agents import factory
   from c_learning.agents import sac_her_agent
 
 
@@ -145,12 +144,15 @@ def parse(gin_files=None, gin_bindings=None):
 
 
 def _explain(message):
-  """Gin's message, led by the binding to use where it names a parameter that SET_BY lists."""
-  match = re.search(r"Configurable '([\w.]+)' has denylisted kwarg '(\w+)'", message)
-  if match:
-    binding = f'{match.group(1)}.{match.group(2)}'
-    if binding in SET_BY:
-      return f'{binding} cannot be bound: it is set by {SET_BY[binding]}. ({message})'
+  """Gin's message, led by the binding to use where it names a parameter of SET_BY or MOVED."""
+  denied = re.search(r"Configurable '([\w.]+)' has denylisted kwarg '(\w+)'", message)
+  if denied and f'{denied.group(1)}.{denied.group(2)}' in SET_BY:
+    binding = f'{denied.group(1)}.{denied.group(2)}'
+    return f'{binding} cannot be bound: it is set by {SET_BY[binding]}. ({message})'
+  unknown = re.search(r"Configurable '([\w.]+)' doesn't have a parameter named '(\w+)'", message)
+  if unknown and f'{unknown.group(1)}.{unknown.group(2)}' in MOVED:
+    binding = f'{unknown.group(1)}.{unknown.group(2)}'
+    return f'{binding} has moved to {MOVED[binding]}. ({message})'
   return message
 
 

@@ -13,6 +13,7 @@ from tf_agents.trajectories import trajectory
 from c_learning import agents
 from c_learning import config
 from c_learning import envs
+from c_learning import legacy_config
 from c_learning import metrics
 from c_learning import policy_export
 from c_learning import relabel
@@ -20,10 +21,6 @@ from c_learning import train_eval
 from c_learning import video
 
 SOURCES = ('checkpoint', 'policy')
-# The train_eval settings that shape the agent's variables, so that a checkpoint restores.
-_AGENT_SETTINGS = ('actor_fc_layers', 'critic_fc_layers', 'actor_learning_rate',
-                   'critic_learning_rate', 'gamma', 'target_update_tau',
-                   'target_update_period', 'gradient_clipping')
 
 FLAGS = flags.FLAGS
 
@@ -65,14 +62,17 @@ def evaluate(root_dir, num_episodes=None, video_path=None, source='checkpoint', 
     if num_episodes is None:
       num_episodes = settings['num_eval_episodes'] or 10
     with config.required_bindings_as_config_errors():
-      goal_slice = relabel.obs_to_goal()
+      goal_dims = relabel.obs_to_goal()
       train_env, eval_env, obs_dim = envs.load(
-          settings['env_name'], goal_slice=goal_slice,
+          settings['env_name'], goal_slice=goal_dims,
           seed=settings['random_seed'] if seed is None else seed)
       opened += [train_env, eval_env]
+      task = envs.task_spec(settings['env_name'])
+      goal_slice = task.goal_slice(goal_dims)  # in state dimensions
+      threshold = settings['success_threshold']
       distance = metrics.GoalDistanceMetrics(
           obs_dim, goal_slice, batch_size=1, buffer_size=num_episodes,
-          success_threshold=settings['success_threshold'],
+          success_threshold=task.success_threshold if threshold is None else threshold,
           log_subset=settings['log_subset'], prefix='Metrics')
       relabeler = relabel.goal_fn(goal_slice, obs_dim)  # the agents check their split
     if source == 'checkpoint':
@@ -112,7 +112,7 @@ def _run_settings(root_dir, gin_bindings):
     raise EvaluateError(f'no operative.gin in {root_dir}: not a train_eval root_dir, '
                         'or its run is still collecting its initial steps.')
   gin.clear_config()
-  config.parse([path], list(gin_bindings))
+  legacy_config.parse_operative(path, gin_bindings)
   # Defaults first: an operative.gin from an older version may lack newer arguments.
   return train_eval.configured_arguments()
 
@@ -126,10 +126,11 @@ def _checkpoint_policy(root_dir, settings, eval_env, relabeler):
                         'every train_checkpoint_interval iterations and at the end.')
   global_step = tf.Variable(0, dtype=tf.int64, trainable=False, name='global_step')
   with config.required_bindings_as_config_errors():
+    # The agent's own settings (its networks' sizes) come from operative.gin's
+    # bindings on its class, as they did in the run.
     agent = agents.create(
         settings['agent_name'], eval_env.time_step_spec(), eval_env.action_spec(),
-        relabeler=relabeler, train_step_counter=global_step,
-        **{name: settings[name] for name in _AGENT_SETTINGS})
+        relabeler=relabeler, gamma=settings['gamma'], train_step_counter=global_step)
   mismatch = None
   try:
     # Only the agent and the step: the replay buffer beside them is never read.

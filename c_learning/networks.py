@@ -70,7 +70,6 @@ class ClassifierCriticNetwork(network.Network):
     return tf.squeeze(logits, axis=-1), network_state
 
 
-@gin.configurable(denylist=config.denylist('build_actor_network'))
 def build_actor_network(observation_spec, action_spec,
                         fc_layer_params=(256, 256)):
   """Returns the tanh-Gaussian actor: an ActorDistributionNetwork as in SAC."""
@@ -86,7 +85,6 @@ def build_actor_network(observation_spec, action_spec,
       continuous_projection_net=projection)
 
 
-@gin.configurable(denylist=config.denylist('build_critic_network'))
 def build_critic_network(observation_spec, action_spec,
                          fc_layer_params=(256, 256)):
   """Returns the classifier critic over (observation, action)."""

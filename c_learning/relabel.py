@@ -52,15 +52,43 @@ class GoalType(enum.IntEnum):
 
 
 class RelabeledTransition(NamedTuple):
-  """A batch of transitions with relabeled goals, as the agents train on them.
+  """A batch of transitions with relabeled goals, as the agents train on them ([B] outer dimension).
 
-  observation and next_observation are concat(state, goal) with the same goal;
-  goal_type says, per row, which GoalType the goal is.
+  Everything an agent needs is computed at sampling time, so that no agent
+  needs to know how an observation is laid out.
   """
+  # concat(state, goal): what policies and critics see.
   observation: tf.Tensor
   action: tf.Tensor
+  # concat(next state, the same goal).
   next_observation: tf.Tensor
+  # int32: the GoalType of each row's goal.
   goal_type: tf.Tensor
+  # int32: k where the goal is the state k >= 1 steps after the row's state
+  # (NEXT: 1; FUTURE and LAST: their offsets); NO_OFFSET for ORIG and RANDOM goals.
+  future_offset: tf.Tensor
+  # float32: the reward of reaching the goal at the next state (goal_fn.reward).
+  reward: tf.Tensor
+
+
+# future_offset of a goal that is not a later state of the row's own episode.
+NO_OFFSET = -1
+
+
+def next_state_reward(achieved_goal, goal):
+  """1 where the next state's goal dimensions equal the goal exactly (the C-learning paper's Q-learning reward), else 0."""
+  # Exact equality holds for NEXT goals, which copy the next state's dimensions.
+  return tf.cast(tf.reduce_all(tf.equal(achieved_goal, goal), axis=-1), tf.float32)
+
+
+@gin.configurable(denylist=config.denylist('threshold_reward'))
+def threshold_reward(achieved_goal, goal, threshold=0.05):
+  """1 where the next state's goal dimensions are within `threshold` (L2) of the goal (HER's reward), else 0."""
+  return tf.cast(tf.norm(achieved_goal - goal, axis=-1) < threshold, tf.float32)
+
+
+# goal_fn.reward -> the reward of reaching a goal: f(achieved goal, goal) -> [B].
+REWARDS = {'next_state': next_state_reward, 'threshold': threshold_reward}
 
 
 # The order in which goal kinds fill a batch; goal_type records it per row.
@@ -82,6 +110,7 @@ class GoalRelabeler:
   relabel_next_prob: float = 0.0
   relabel_future_prob: float = 0.0
   relabel_last_prob: float = 0.0
+  reward: str = 'next_state'
 
   def __post_init__(self):
     probs = self.probabilities()
@@ -93,6 +122,9 @@ class GoalRelabeler:
           'goal_fn.' + ' + goal_fn.'.join(probs) +
           f' = {sum(probs.values()):g}: must be <= 1 (the rest are random goals).')
     self.goal_slice.resolve(self.obs_dim)
+    if self.reward not in REWARDS:
+      raise config.ConfigError(f'goal_fn.reward={self.reward!r} is unknown; valid rewards: '
+                               f'{", ".join(sorted(REWARDS))}.')
 
   def probabilities(self):
     return {'relabel_orig_prob': self.relabel_orig_prob,
@@ -129,22 +161,36 @@ class GoalRelabeler:
         self.goal_slice(tf.gather(next_state, other_row)),
     ], axis=1)
     goal = tf.gather(candidates, goal_type, axis=1, batch_dims=1)
+    no_offset = tf.fill([batch_size], NO_OFFSET)
+    offsets = tf.stack([no_offset, tf.ones([batch_size], tf.int32), sampled.future_offset,
+                        sampled.last_offset, no_offset], axis=1)
     return RelabeledTransition(
         observation=tf.concat([state, goal], axis=-1),
         action=sampled.action,
         next_observation=tf.concat([next_state, goal], axis=-1),
-        goal_type=goal_type)
+        goal_type=goal_type,
+        future_offset=tf.gather(offsets, goal_type, axis=1, batch_dims=1),
+        reward=self.reward_fn(self.goal_slice(next_state), goal))
+
+  @property
+  def reward_fn(self):
+    """reward(achieved goal [B, G], goal [B, G]) -> [B], the function REWARDS names."""
+    return REWARDS[self.reward]
 
 
 @gin.configurable(denylist=config.denylist('goal_fn'))
 def goal_fn(goal_slice, obs_dim, relabel_next_prob=gin.REQUIRED,
             relabel_future_prob=gin.REQUIRED, relabel_orig_prob=0.0,
-            relabel_last_prob=0.0):
-  """Builds the GoalRelabeler; next and future proportions must be set explicitly."""
+            relabel_last_prob=0.0, reward='next_state'):
+  """Builds the GoalRelabeler; next and future proportions must be set explicitly.
+
+  reward names each row's reward function in REWARDS: 'next_state' (default)
+  or 'threshold' (its distance is threshold_reward.threshold).
+  """
   return GoalRelabeler(goal_slice, obs_dim, relabel_orig_prob=relabel_orig_prob,
                        relabel_next_prob=relabel_next_prob,
                        relabel_future_prob=relabel_future_prob,
-                       relabel_last_prob=relabel_last_prob)
+                       relabel_last_prob=relabel_last_prob, reward=reward)
 
 
 def check_c_learning_split(relabeler):

@@ -23,13 +23,16 @@ class SampledTransition(NamedTuple):
 
   future_observation is s_{t+k}, k ~ Geometric(1 - gamma) on {1, 2, ...},
   truncated at the episode's last stored state and at max_future_steps;
-  last_observation is the episode's last stored state.
+  last_observation is the episode's last stored state. future_offset and
+  last_offset are their k (int32 [B], >= 1): s_{t+k} is that many steps after s_t.
   """
   observation: tf.Tensor
   action: tf.Tensor
   next_observation: tf.Tensor
   future_observation: tf.Tensor
   last_observation: tf.Tensor
+  future_offset: tf.Tensor
+  last_offset: tf.Tensor
 
 
 class GoalReplayBuffer(replay_buffer.ReplayBuffer):
@@ -197,7 +200,10 @@ class GoalReplayBuffer(replay_buffer.ReplayBuffer):
         action=self._gather(self._actions, env, row_id),
         next_observation=self._gather(self._next_observations, env, row_id),
         future_observation=self._gather(self._next_observations, env, future_id),
-        last_observation=self._gather(self._next_observations, env, end_id))
+        last_observation=self._gather(self._next_observations, env, end_id),
+        # Row r's next observation is s_{t+1}: row r + k - 1's is s_{t+k}.
+        future_offset=tf.cast(future_id - row_id + 1, tf.int32),
+        last_offset=tf.cast(end_id - row_id + 1, tf.int32))
 
   def _future_offsets(self, n):
     """Offsets k >= 1 with P(k) = (1 - gamma) gamma^(k - 1), capped at max_future_steps."""

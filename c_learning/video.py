@@ -19,7 +19,8 @@ def check_writable(path):
     raise VideoError(f'--video={path}: the file name must end in '
                      f'{" or ".join(FORMATS)}.')
   if importlib.util.find_spec('imageio') is None:
-    raise VideoError('writing a video needs imageio: pip install -e ".[video]"')
+    raise VideoError('writing a video needs imageio, which c_learning requires: '
+                     'pip install imageio (or install c_learning again)')
   # imageio writes MP4 through its ffmpeg plugin, which needs the ffmpeg binary
   # that imageio-ffmpeg ships; GIFs need only Pillow, which imageio requires.
   if extension == '.mp4' and importlib.util.find_spec('imageio_ffmpeg') is None:

@@ -13,13 +13,9 @@ import re
 import shlex
 import sys
 
-if __package__ in (None, ''):  # run as a script: make `launch` importable from the checkout
-  sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-# pylint: disable=g-import-not-at-top,wrong-import-position
-from launch import gcloud
-from launch import local
-from launch import spec as spec_lib
+from c_learning.sweep import gcloud
+from c_learning.sweep import local
+from c_learning.sweep import spec as spec_lib
 
 
 def parse_args(argv):
@@ -36,8 +32,8 @@ def parse_args(argv):
   mode.add_argument('--batch', action='store_true', help='one Cloud Batch job, a task a run')
 
   here = parser.add_argument_group('--print and --local')
-  here.add_argument('--root', default=None, help='run directories: ROOT/<run name> '
-                    '(default: sweeps/<sweep name>)')
+  here.add_argument('--root', default=None, help='run directories: ROOT/<run name>, the '
+                    'name in the spec\'s layout (default: sweeps/<sweep name>)')
   here.add_argument('--workers', type=int, default=1, help='runs at a time')
   here.add_argument('--python', default=None,
                     help='interpreter for --local (default: this one)')
@@ -106,13 +102,13 @@ def main(argv=None):
     root = args.root or os.path.join('sweeps', sweep.name)
     if args.print:
       for run in sweep.runs:
-        print(shlex.join(run.argv(os.path.join(root, run.name))))
+        print(shlex.join(run.argv(run.run_dir(root))))
       return 0
     if args.local:
       if args.workers < 1:
         raise spec_lib.SpecError(f'--workers={args.workers}: need at least 1.')
       failed = local.run_jobs(local.jobs_for(sweep, root, args.python), args.workers,
-                              cwd=spec_lib.REPO, status_every=args.status_every)
+                              cwd=spec_lib.ROOT, status_every=args.status_every)
       return 1 if failed else 0
     for flag in ('max_retries', 'task_cpus', 'task_memory_gb', 'boot_disk_gb', 'sync_minutes'):
       if getattr(args, flag) < (0 if flag == 'max_retries' else 1):

@@ -21,7 +21,6 @@ import tensorflow as tf
 from tf_agents.specs import tensor_spec
 from tf_agents.trajectories import time_step as ts
 
-from c_learning import networks
 from c_learning.agents import c_learning_agent
 from c_learning.relabel import GoalType
 
@@ -105,12 +104,8 @@ def _train_classifier(mdp, use_td_targets, w_clipping, num_steps, seed=0):
   agent = c_learning_agent.CLearningAgent(
       ts.time_step_spec(observation_spec),
       action_spec,
-      actor_network=networks.build_actor_network(
-          observation_spec, action_spec, (8,)),
-      critic_network=networks.build_critic_network(
-          observation_spec, action_spec, (64, 64)),
-      actor_optimizer=None,
-      critic_optimizer=None,
+      actor_fc_layers=(8,),
+      critic_fc_layers=(64, 64),
       gamma=GAMMA,
       target_update_tau=0.01,
       w_clipping=w_clipping,

@@ -44,7 +44,8 @@ def gif_frames(path):
 
 def test_policy_is_exported_whole_with_its_train_step(run_dir):
   assert (run_dir / 'policy' / 'saved_model.pb').exists()
-  assert sorted(os.listdir(run_dir)) == ['eval', 'operative.gin', 'policy', 'train']
+  assert sorted(os.listdir(run_dir)) == ['eval', 'operative.gin', 'policy', 'records.jsonl',
+                                        'train']
   assert int(tf.saved_model.load(str(run_dir / 'policy')).get_train_step()) == 200
 
 
@@ -118,14 +119,14 @@ def test_missing_pieces_fail_with_one_line(run_dir, tmp_path):
       '--source=ckpt: must be one of checkpoint, policy.')
   assert 'must end in .gif or .mp4' in message(run_dir, video_path='out.avi')
   assert 'does not match the agent that operative.gin and --gin_bindings describe' in message(
-      run_dir, gin_bindings=['train_eval.actor_fc_layers = (16, 16)'])
+      run_dir, gin_bindings=['CLearningAgent.actor_fc_layers = (16, 16)'])
 
 
 def test_missing_video_packages_are_named(monkeypatch):
   real_find_spec = video.importlib.util.find_spec
   monkeypatch.setattr(video.importlib.util, 'find_spec',
                       lambda name: None if name == 'imageio' else real_find_spec(name))
-  with pytest.raises(video.VideoError, match=r'pip install -e "\.\[video\]"'):
+  with pytest.raises(video.VideoError, match='needs imageio, which c_learning requires: pip install imageio'):
     video.check_writable('out.gif')
   monkeypatch.setattr(video.importlib.util, 'find_spec',
                       lambda name: None if name == 'imageio_ffmpeg' else real_find_spec(name))

@@ -12,42 +12,48 @@ import gin
 import pytest
 
 from c_learning import config
-from c_learning import train_eval
+from c_learning import envs
+from c_learning import runner
 from tests import train_eval_helpers as helpers
+
+def _agent_settings(scale):
+  """Distinctive values of the settings every twin-critic agent owns."""
+  return {'actor_fc_layers': (16, scale), 'critic_fc_layers': (scale, 16),
+          'actor_learning_rate': 1e-3 * scale, 'critic_learning_rate': 2e-3 * scale,
+          'target_update_tau': 0.01 * scale, 'target_update_period': 2,
+          'gradient_clipping': 10.0 * scale}
+
 
 # A value for every parameter that gin may bind, unlike its default and valid
 # together with the others of its run.
 DISTINCTIVE = {
     'train_eval': {
-        'num_iterations': 4, 'actor_fc_layers': (16, 8), 'critic_fc_layers': (8, 16),
-        'initial_collect_steps': 37, 'collect_steps_per_iteration': 2, 'num_parallel_envs': 2,
-        'replay_buffer_capacity': 2000, 'checkpoint_replay_buffer': False,
-        'max_future_steps': 20, 'target_update_tau': 0.01, 'target_update_period': 2,
-        'train_steps_per_iteration': 2, 'overlap_collection': False, 'iterations_per_call': 3,
-        'xla_train_step': True, 'batch_size': 16, 'actor_learning_rate': 1e-3,
-        'critic_learning_rate': 2e-3, 'gamma': 0.9, 'gradient_clipping': 10.0,
-        'use_tf_functions': False, 'num_eval_episodes': 1, 'eval_interval': 2,
-        'success_threshold': 0.2, 'log_subset': (1, 2), 'train_checkpoint_interval': 2,
-        'export_policy': False, 'log_interval': 2, 'summary_interval': 2,
-        'summaries_flush_secs': 5, 'debug_summaries': True, 'summarize_grads_and_vars': True,
-        'random_seed': 7,
+        'num_iterations': 4, 'initial_collect_steps': 37, 'collect_steps_per_iteration': 2,
+        'num_parallel_envs': 2, 'replay_buffer_capacity': 2000,
+        'checkpoint_replay_buffer': False, 'max_future_steps': 20,
+        'train_steps_per_iteration': 2, 'loop': 'plain', 'overlap_collection': False,
+        'iterations_per_call': 3,
+        'xla_train_step': True, 'batch_size': 16, 'gamma': 0.9, 'use_tf_functions': False,
+        'num_eval_episodes': 1, 'eval_interval': 2, 'success_threshold': 0.2,
+        'log_subset': (1, 2), 'train_checkpoint_interval': 2, 'export_policy': False,
+        'log_interval': 2, 'summary_interval': 2, 'summaries_flush_secs': 5,
+        'debug_summaries': True, 'summarize_grads_and_vars': True, 'random_seed': 7,
         # Set by every run: the run's task and agent.
         'env_name': None, 'agent_name': None,
     },
     'obs_to_goal': {'start_index': 1, 'end_index': 2},
     'goal_fn': {'relabel_next_prob': 0.3, 'relabel_future_prob': 0.3,
-                'relabel_orig_prob': 0.1, 'relabel_last_prob': 0.1},
-    'SacHerAgent': {'reward_type': 'threshold', 'reward_threshold': 0.1,
-                    'terminate_on_reward': True, 'target_entropy': -1.0,
+                'relabel_orig_prob': 0.1, 'relabel_last_prob': 0.1,
+                'reward': 'threshold'},
+    'threshold_reward': {'threshold': 0.1},
+    'SacHerAgent': {**_agent_settings(4), 'terminate_on_reward': True, 'target_entropy': -1.0,
                     'initial_log_alpha': 0.5, 'alpha_learning_rate': 1e-3,
                     'name': 'SacHerAgentX'},
-    'CLearningAgent': {'w_clipping': 5.0, 'use_td_targets': False,
+    'CLearningAgent': {**_agent_settings(8), 'w_clipping': 5.0, 'use_td_targets': False,
                        'actor_loss_type': 'cross_entropy', 'name': 'CLearningAgentX'},
     'ClassifierCriticNetwork': {'activation_fn': 'tanh', 'kernel_initializer': 'he_uniform',
                                 'last_kernel_initializer': 'zeros'},
     'GoalDistanceMetrics': {'name': 'GoalDistanceX'},
-    'build_actor_network': {},
-    'build_critic_network': {},
     'load_point_mass': {'max_episode_steps': 7},
     'load_sawyer_reach': {'max_episode_steps': 9},
     'load_sawyer_push': {'max_episode_steps': 9, 'random_init': True, 'wide_goals': True},
@@ -61,16 +67,18 @@ DISTINCTIVE = {
 }
 
 # (task, agent, the configurables whose distinctive values the run binds). The
-# first run binds train_eval's own; the others run small.
+# first run binds train_eval's own; the push run trains small. With agent None,
+# the run only builds the task's environment and resets it (what its loader
+# and reset receive does not need a train step).
 RUNS = [
-    ('point_mass', 'sac_her', ['train_eval', 'obs_to_goal', 'goal_fn', 'SacHerAgent',
-                               'ClassifierCriticNetwork', 'GoalDistanceMetrics',
-                               'load_point_mass']),
+    ('point_mass', 'sac_her', ['train_eval', 'obs_to_goal', 'goal_fn', 'threshold_reward',
+                               'SacHerAgent', 'ClassifierCriticNetwork',
+                               'GoalDistanceMetrics', 'load_point_mass']),
     ('sawyer_push', 'c_learning', ['CLearningAgent', 'load_sawyer_push', 'SawyerPush.reset']),
-    ('sawyer_reach', 'c_learning', ['load_sawyer_reach']),
-    ('sawyer_drawer', 'c_learning', ['load_sawyer_drawer', 'SawyerDrawer.reset']),
-    ('sawyer_window', 'c_learning', ['load_sawyer_window', 'SawyerWindow.reset']),
-    ('sawyer_faucet', 'c_learning', ['load_sawyer_faucet', 'SawyerFaucet.reset']),
+    ('sawyer_reach', None, ['load_sawyer_reach']),
+    ('sawyer_drawer', None, ['load_sawyer_drawer', 'SawyerDrawer.reset']),
+    ('sawyer_window', None, ['load_sawyer_window', 'SawyerWindow.reset']),
+    ('sawyer_faucet', None, ['load_sawyer_faucet', 'SawyerFaucet.reset']),
 ]
 
 SMALL_RUN = helpers.SMALL + [
@@ -140,10 +148,15 @@ def _operative_value(operative, binding):
 def test_every_distinctive_binding_reaches_its_object(task, agent, names, tmp_path):
   bound = {f'{name}.{parameter}': value for name in names
            for parameter, value in DISTINCTIVE[name].items() if value is not None}
-  bindings = [f'train_eval.env_name = {task!r}', f'train_eval.agent_name = {agent!r}']
-  bindings += [f'{binding} = {value!r}' for binding, value in bound.items()]
-  helpers.run(tmp_path, [], (SMALL_RUN if 'train_eval' not in names else []) + bindings)
-  operative = (tmp_path / 'operative.gin').read_text()
+  bindings = [f'{binding} = {value!r}' for binding, value in bound.items()]
+  if agent is None:
+    config.parse([], bindings)
+    envs.load_py_environment(task).reset()
+    operative = gin.operative_config_str()
+  else:
+    bindings += [f'train_eval.env_name = {task!r}', f'train_eval.agent_name = {agent!r}']
+    helpers.run(tmp_path, [], (SMALL_RUN if 'train_eval' not in names else []) + bindings)
+    operative = (tmp_path / 'operative.gin').read_text()
   arrived = {binding: _operative_value(operative, binding) for binding in bound}
   assert arrived == bound
 
@@ -151,8 +164,8 @@ def test_every_distinctive_binding_reaches_its_object(task, agent, names, tmp_pa
 def test_a_bound_agent_setting_changes_the_agent(tmp_path, monkeypatch):
   """The operative config is what gin passed; here the object itself shows the values."""
   created = []
-  create = train_eval.agents.create
-  monkeypatch.setattr(train_eval.agents, 'create',
+  create = runner.agents.create
+  monkeypatch.setattr(runner.agents, "create",
                       lambda *args, **kwargs: created.append(create(*args, **kwargs)) or created[-1])
   helpers.run(tmp_path, ['gin/sawyer_reach.gin'], helpers.SMALL + [
       'train_eval.num_iterations = 0', 'train_eval.agent_name = "sac_her"',
@@ -160,3 +173,12 @@ def test_a_bound_agent_setting_changes_the_agent(tmp_path, monkeypatch):
   agent, = created
   assert float(agent._alpha_optimizer.learning_rate.numpy()) == 0.125
   assert agent._gamma == 0.5
+
+
+@pytest.mark.parametrize('binding', sorted(config.MOVED))
+def test_binding_a_parameter_that_moved_names_its_new_place(binding):
+  with pytest.raises(config.ConfigError) as error:
+    config.parse([], [f'{binding} = 1'])
+  message = str(error.value)
+  assert '\n' not in message
+  assert message.startswith(f'gin config rejected: {binding} has moved to {config.MOVED[binding]}.')

@@ -9,11 +9,13 @@ import textwrap
 
 import pytest
 
-from launch import gcloud
-from launch import spec as spec_lib
+from c_learning.sweep import gcloud
+from c_learning.sweep import spec as spec_lib
 
-SWEEP_PY = os.path.join(spec_lib.REPO, 'launch', 'sweep.py')
-BUCKET = 'gs://my-bucket/c_learning/sweeps'
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+SWEEP_PY = os.path.join(REPO, 'launch', 'sweep.py')
+BUCKET = 'gs://my-bucket/c_learning/sweep'
 # Bindings with double quotes, a tuple with a space, and a value that a careless shell would
 # expand ($HOME, backticks) or cut (an apostrophe).
 SPEC = textwrap.dedent('''\
@@ -136,7 +138,7 @@ def test_batch_job_maps_each_task_index_to_one_run(spec, tmp_path):
   group = job['taskGroups'][0]
   assert group['taskCount'] == len(sweep.runs)
   task = group['taskSpec']
-  assert task['volumes'] == [{'gcs': {'remotePath': 'my-bucket/c_learning/sweeps/quoting'},
+  assert task['volumes'] == [{'gcs': {'remotePath': 'my-bucket/c_learning/sweep/quoting'},
                               'mountPath': gcloud.BATCH_MOUNT}]
   script_in_bucket = f'{BUCKET}/quoting/scripts/batch_task.sh'
   assert task['runnables'][0]['container']['commands'] == [
@@ -171,7 +173,7 @@ def test_generated_scripts_pass_shellcheck(spec, tmp_path):
 FAKE_TRAIN = '''#!{python}
 import glob, os, sys, time
 root = [a for a in sys.argv if a.startswith('--root_dir=')][0].split('=', 1)[1]
-name = os.path.basename(root)
+name = os.path.relpath(root, os.path.join(os.environ['SWEEP_WORK'], 'runs'))
 ckpt_dir = os.path.join(root, 'train', 'checkpoints')
 index = os.path.join(ckpt_dir, 'checkpoint')
 resumed_from = open(index).read().strip() if os.path.exists(index) else 'none'
@@ -198,9 +200,11 @@ sys.exit(1 if os.environ.get('FAKE_FAIL') and os.environ['FAKE_FAIL'] in name el
 
 @pytest.mark.skipif(shutil.which('rsync') is None,
                     reason='rsync is not installed (Debian: apt-get install rsync)')
-def test_script_skips_resumes_syncs_and_reports_failures(tmp_path):
+@pytest.mark.parametrize('layout', ['flat', 'tree'])
+def test_script_skips_resumes_syncs_and_reports_failures(tmp_path, layout):
   """The VM script with a folder as its bucket: the whole flow, train_eval faked."""
-  sweep = spec_lib.expand({'tasks': ['sawyer_reach'], 'seeds': [1, 2, 3]}, default_name='flow')
+  sweep = spec_lib.expand({'tasks': ['sawyer_reach'], 'seeds': [1, 2, 3], 'layout': layout},
+                          default_name='flow')
   names = [r.name for r in sweep.runs]
   script = tmp_path / 'startup.sh'
   script.write_text(gcloud.script(sweep, 'vm', 'gs://unused/flow', 'git+https://x/y'))
@@ -219,7 +223,7 @@ def test_script_skips_resumes_syncs_and_reports_failures(tmp_path):
   fake.chmod(0o755)
   env = {'SWEEP_SHARD': '0', 'SWEEP_REMOTE': str(remote), 'SWEEP_WORK': str(work),
          'SWEEP_PYTHON': str(fake), 'SWEEP_ON_DONE': 'none', 'SWEEP_SYNC_EVERY': '2',
-         'FAKE_CALLS': str(calls), 'FAKE_FAIL': 'seed=3'}
+         'FAKE_CALLS': str(calls), 'FAKE_FAIL': names[2]}
   result = run_script(script, env, check=False)
   assert result.returncode == 1, result.stderr
   assert calls.read_text().splitlines() == [
@@ -347,7 +351,7 @@ def run_with_fake_gcloud(lines, tmp_path):
 def test_cloud_flags_fail_fast(args, message, tmp_path):
   command = [sys.executable, SWEEP_PY, '--spec', 'launch/examples/paper.yaml', '--dry-run',
              '--out', str(tmp_path), *args]
-  result = subprocess.run(command, capture_output=True, text=True, cwd=spec_lib.REPO)
+  result = subprocess.run(command, capture_output=True, text=True, cwd=REPO)
   assert result.returncode == 2 and message in result.stderr, result.stderr
 
 
@@ -356,7 +360,7 @@ def test_without_dry_run_a_missing_gcloud_fails_before_any_call(tmp_path):
   empty.mkdir()
   command = [sys.executable, SWEEP_PY, '--spec', 'launch/examples/paper.yaml', '--gce',
              '--bucket', BUCKET, '--package', 'git+https://x/y', '--out', str(tmp_path)]
-  result = subprocess.run(command, capture_output=True, text=True, cwd=spec_lib.REPO,
+  result = subprocess.run(command, capture_output=True, text=True, cwd=REPO,
                           env={'PATH': str(empty)})
   assert result.returncode == 2
   assert 'gcloud, gsutil not found on PATH' in result.stderr

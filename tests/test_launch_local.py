@@ -1,6 +1,7 @@
 """Tests of the local sweep runner: scheduling, skip-finished, failures, restart; one real run."""
 import io
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -8,18 +9,23 @@ import time
 
 import pytest
 
-from launch import local
-from launch import spec as spec_lib
+from c_learning import records
+from c_learning.sweep import local
 
-SWEEP_PY = os.path.join(spec_lib.REPO, 'launch', 'sweep.py')
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+SWEEP_PY = os.path.join(REPO, 'launch', 'sweep.py')
 
 # A stand-in for train_eval: `fake.py MODE RUN_DIR [SECONDS]`.
 #   sleep: records its start and end time in RUN_DIR/span, sleeping SECONDS in between;
 #   fail: prints a message and exits 3;
 #   count: counts to 40 in steps of SECONDS, keeping the count in RUN_DIR/count, and
-#          starts from the count it finds, as train_eval starts from its checkpoint.
+#          starts from the count it finds, as train_eval starts from its checkpoint;
+#   records: records 40 iterations in RUN_DIR/records.jsonl, one every SECONDS, and logs a
+#          progress line that disagrees with them.
 FAKE = '''
 import os, sys, time
+from c_learning import records
 mode, run_dir = sys.argv[1], sys.argv[2]
 seconds = float(sys.argv[3]) if len(sys.argv) > 3 else 0.0
 if mode == 'sleep':
@@ -41,6 +47,13 @@ elif mode == 'count':
     with open(path + '.tmp', 'w') as f:
       f.write(str(count))
     os.replace(path + '.tmp', path)
+elif mode == 'records':
+  writer = records.Writer(run_dir)
+  writer.start(0, 40, 0, 0)
+  for i in range(1, 41):
+    print('iteration 999/999', flush=True)
+    time.sleep(seconds)
+    writer.progress(i, 40, i, i, 1.0, {'critic_loss': 0.5})
 '''
 
 
@@ -108,10 +121,10 @@ def test_failures_are_reported_and_retried_on_restart(fake, tmp_path):
 def test_killed_runner_stops_its_runs_and_a_restart_resumes(fake, tmp_path):
   """SIGKILL the runner mid-run: the run stops with it; the same command continues it."""
   counted = job(fake, tmp_path, 'counted', 'count', 0.05)
-  driver = (f'import sys; sys.path.insert(0, {spec_lib.REPO!r})\n'
-            'from launch import local\n'
+  driver = ('from c_learning.sweep import local\n'
             f'local.run_jobs([local.Job("counted", {counted.argv!r}, {counted.run_dir!r})], 1)\n')
-  process = subprocess.Popen([sys.executable, '-c', driver], stdout=subprocess.DEVNULL)
+  process = subprocess.Popen([sys.executable, '-c', driver], stdout=subprocess.DEVNULL,
+                             cwd=tmp_path)  # c_learning is installed: any folder works
   count_file = os.path.join(counted.run_dir, 'count')
   deadline = time.time() + 20
   while time.time() < deadline and not (
@@ -133,6 +146,16 @@ def test_killed_runner_stops_its_runs_and_a_restart_resumes(fake, tmp_path):
   assert os.path.exists(os.path.join(counted.run_dir, local.DONE))
 
 
+def test_progress_comes_from_the_records_not_the_log(fake, tmp_path):
+  recorded = job(fake, tmp_path, 'recorded', 'records', 0.03)
+  out = io.StringIO()
+  assert local.run_jobs([recorded], workers=1, out=out, status_every=0.05, poll=0.02) == []
+  shown = [int(n) for n in re.findall(r'\| recorded (\d+)/40', out.getvalue())]
+  assert len(set(shown)) > 1 and shown == sorted(shown) and max(shown) <= 40, out.getvalue()
+  assert '999' not in out.getvalue()
+  assert 'iteration 999/999' in open(os.path.join(recorded.run_dir, local.LOG)).read()
+
+
 def test_workers_below_one_are_rejected(fake, tmp_path):
   with pytest.raises(ValueError, match='--workers=0: need at least 1'):
     local.run_jobs([job(fake, tmp_path, 'x', 'sleep')], workers=0, out=io.StringIO())
@@ -147,17 +170,21 @@ def test_a_real_tiny_sweep_through_the_cli(tmp_path):
       'goal_fn.relabel_next_prob=0.5, goal_fn.relabel_future_prob=0.0]\n'
       'seeds: [3]\n'
       'bindings:\n  train_eval.num_iterations: 200\n  train_eval.initial_collect_steps: 100\n'
-      '  train_eval.batch_size: 32\n  train_eval.actor_fc_layers: [16, 16]\n'
-      '  train_eval.critic_fc_layers: [16, 16]\n  train_eval.replay_buffer_capacity: 2000\n'
+      '  train_eval.batch_size: 32\n  CLearningAgent.actor_fc_layers: [16, 16]\n'
+      '  CLearningAgent.critic_fc_layers: [16, 16]\n  train_eval.replay_buffer_capacity: 2000\n'
       '  train_eval.num_eval_episodes: 1\n  train_eval.eval_interval: 200\n')
   root = tmp_path / 'runs'
   command = [sys.executable, SWEEP_PY, '--spec', str(spec), '--local', '--workers', '2',
-             '--root', str(root)]
+             '--root', str(root), '--status_every', '0.5']
   result = subprocess.run(command, capture_output=True, text=True, timeout=120)
   run_dir = root / 'point_mass-c_learning-seed=3'
   assert result.returncode == 0, result.stdout + result.stderr + (
       (run_dir / local.LOG).read_text() if (run_dir / local.LOG).exists() else '')
   assert 'done 1/1  running 0  failed 0' in result.stdout
+  # The summary shows the run's iteration from the records train_eval wrote.
+  assert re.search(r'\| point_mass-c_learning-seed=3 \d+/200', result.stdout), result.stdout
+  written = records.read(run_dir)
+  assert (written[0]['kind'], written[-1]['kind']) == ('start', 'end')
   assert (run_dir / local.DONE).exists()
   assert (run_dir / 'train' / 'checkpoints' / 'ckpt-200.index').exists()
   assert 'train_eval.random_seed = 3' in (run_dir / 'operative.gin').read_text()

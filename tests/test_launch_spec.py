@@ -6,18 +6,24 @@ import shlex
 import subprocess
 import sys
 
+import gin
 import pytest
 
-from launch import spec as spec_lib
+from c_learning import config
+from c_learning import train_eval
+from c_learning.sweep import layout
+from c_learning.sweep import spec as spec_lib
 
-SWEEP_PY = os.path.join(spec_lib.REPO, 'launch', 'sweep.py')
-EXAMPLES = os.path.join(spec_lib.REPO, 'launch', 'examples')
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+SWEEP_PY = os.path.join(REPO, 'launch', 'sweep.py')
+EXAMPLES = os.path.join(REPO, 'launch', 'examples')
 SAFE = re.compile(r'^[A-Za-z0-9._=-]+$')
 
 
 def cli(*args, cwd=None):
   return subprocess.run([sys.executable, SWEEP_PY, *args], capture_output=True, text=True,
-                        cwd=cwd or spec_lib.REPO, timeout=60)
+                        cwd=cwd or REPO, timeout=60)
 
 
 def test_paper_example_is_four_tasks_by_three_seeds():
@@ -35,6 +41,16 @@ def test_paper_example_is_four_tasks_by_three_seeds():
       '--gin_bindings=train_eval.random_seed=2']
 
 
+@pytest.mark.usefixtures('clear_gin')
+@pytest.mark.parametrize('example', ['paper.yaml', 'point_mass_tiny.yaml', 'push_relabel.py'])
+def test_every_run_of_the_examples_is_a_config_train_eval_accepts(example):
+  for run in spec_lib.load(os.path.join(EXAMPLES, example)).runs:
+    gin.clear_config()
+    config.parse([os.path.join(spec_lib.ROOT, f) for f in run.gin_files], list(run.bindings))
+    arguments = train_eval.configured_arguments()
+    assert (arguments['agent_name'], arguments['random_seed']) == (run.agent, run.seed)
+
+
 def test_grid_is_the_product_of_swept_values_agents_and_seeds():
   sweep = spec_lib.expand({
       'tasks': ['sawyer_reach'], 'agents': ['c_learning', 'td3_her'], 'seeds': [0, 7],
@@ -48,9 +64,9 @@ def test_grid_is_the_product_of_swept_values_agents_and_seeds():
              and dict(r.swept) == {'goal_fn.relabel_next_prob': '0.3',
                                    'train_eval.batch_size': '128'})
   assert run.name == 'sawyer_reach-td3_her-relabel_next_prob=0.3-batch_size=128-seed=7'
-  # Fixed bindings first, then agent, swept values and seed: later bindings win in gin.
-  assert run.bindings == ('train_eval.num_iterations=1000', 'train_eval.agent_name="td3_her"',
-                          'goal_fn.relabel_next_prob=0.3', 'train_eval.batch_size=128',
+  # Fixed bindings first, then swept values, agent and seed: later bindings win in gin.
+  assert run.bindings == ('train_eval.num_iterations=1000', 'goal_fn.relabel_next_prob=0.3',
+                          'train_eval.batch_size=128', 'train_eval.agent_name="td3_her"',
                           'train_eval.random_seed=7')
 
 
@@ -84,6 +100,84 @@ def test_same_parameter_name_under_two_configurables_keeps_full_keys():
   sweep = spec_lib.expand({'tasks': ['sawyer_reach'], 'seeds': [1],
                            'sweep': {'a.x': [1], 'b.x': [2]}})
   assert sweep.runs[0].name == 'sawyer_reach-c_learning-a.x=1-b.x=2-seed=1'
+
+
+def test_variants_apply_to_every_task_and_agent_and_name_the_runs():
+  sweep = spec_lib.expand({
+      'tasks': ['sawyer_reach', {'name': 'pm', 'bindings': ['train_eval.env_name="point_mass"']}],
+      'agents': ['c_learning', 'sac_her'], 'seeds': [1],
+      'bindings': ['goal_fn.relabel_future_prob=0.0'],
+      'variants': {'next0.1': ['goal_fn.relabel_next_prob=0.1'], 'base': None},
+  })
+  assert [r.name for r in sweep.runs] == [
+      'sawyer_reach-c_learning-next0.1-seed=1', 'sawyer_reach-sac_her-next0.1-seed=1',
+      'sawyer_reach-c_learning-base-seed=1', 'sawyer_reach-sac_her-base-seed=1',
+      'pm-c_learning-next0.1-seed=1', 'pm-sac_her-next0.1-seed=1',
+      'pm-c_learning-base-seed=1', 'pm-sac_her-base-seed=1']
+  pm = sweep.runs[4]
+  assert (pm.task, pm.agent, pm.variant, pm.seed) == ('pm', 'c_learning', 'next0.1', 1)
+  # Spec bindings, the task's, the variant's, then agent and seed.
+  assert pm.bindings == ('goal_fn.relabel_future_prob=0.0', 'train_eval.env_name="point_mass"',
+                         'goal_fn.relabel_next_prob=0.1', 'train_eval.agent_name="c_learning"',
+                         'train_eval.random_seed=1')
+  assert sweep.runs[6].bindings == ('goal_fn.relabel_future_prob=0.0',
+                                    'train_eval.env_name="point_mass"',
+                                    'train_eval.agent_name="c_learning"',
+                                    'train_eval.random_seed=1')
+
+
+def test_tree_layout_places_runs_where_the_learning_benchmark_finds_them(tmp_path):
+  sweep = spec_lib.expand({
+      'tasks': ['sawyer_reach', 'sawyer_push'], 'seeds': [0, 1], 'layout': 'tree',
+      'variants': {'g9': {'train_eval.gamma': 0.9}, 'base': []},
+      'sweep': {'train_eval.batch_size': [64]}})
+  assert [r.name for r in sweep.runs][:4] == [
+      'sawyer_reach/c_learning/g9-batch_size=64/seed_0',
+      'sawyer_reach/c_learning/g9-batch_size=64/seed_1',
+      'sawyer_reach/c_learning/base-batch_size=64/seed_0',
+      'sawyer_reach/c_learning/base-batch_size=64/seed_1']
+  assert sweep.runs[0].run_dir('/r') == '/r/sawyer_reach/c_learning/g9-batch_size=64/seed_0'
+  plain = spec_lib.expand({'tasks': ['sawyer_reach'], 'seeds': [3], 'layout': 'tree'})
+  assert plain.runs[0].name == 'sawyer_reach/c_learning/seed_3'
+  expected = {}
+  for run in sweep.runs + plain.runs:
+    os.makedirs(run.run_dir(str(tmp_path)))
+    detail = ''.join(run.name.split('/')[2:-1])  # the variant folder, where there is one
+    expected[run.task, run.agent, detail, run.seed] = run.run_dir(str(tmp_path))
+  found = layout.tree_runs(str(tmp_path))
+  assert {(r.task, r.agent, r.variant, r.seed): r.path for r in found} == expected
+
+
+def test_tree_names_that_sanitise_alike_get_distinct_variant_folders(tmp_path):
+  sweep = spec_lib.expand({'tasks': ['sawyer_reach'], 'seeds': [1], 'layout': 'tree',
+                           'sweep': {'SawyerPush.reset.arm_goal_type': ['"a b"', '"a_b"']}})
+  names = [r.name for r in sweep.runs]
+  assert len(set(names)) == 2, names
+  for name in names:
+    task, agent, detail, seed = name.split('/')
+    assert (task, agent, seed) == ('sawyer_reach', 'c_learning', 'seed_1')
+    assert SAFE.match(detail) and detail.startswith('arm_goal_type=a_b-')
+    os.makedirs(os.path.join(tmp_path, name))
+  assert len(layout.tree_runs(str(tmp_path))) == 2
+
+
+def test_build_derives_bindings_once_a_task_variant_and_grid_point():
+  calls = []
+
+  def derive(task, variant, bindings):
+    calls.append((task.name, variant.name, bindings))
+    return [f'train_eval.num_iterations={len(bindings)}']
+  task = spec_lib.Task('t', ('gin/sawyer_reach.gin',), ('a.b=1',))
+  sweep = spec_lib.build('b', [task], ['c_learning', 'sac_her'], [0, 1], bindings=['x.y=2'],
+                         variants=[spec_lib.Variant('v', ('c.d=3',))],
+                         grid=[('e.f', ['4', '5'])], layout='tree', derive=derive)
+  assert calls == [('t', 'v', ('x.y=2', 'a.b=1', 'c.d=3', 'e.f=4')),
+                   ('t', 'v', ('x.y=2', 'a.b=1', 'c.d=3', 'e.f=5'))]
+  assert len(sweep.runs) == 2 * 2 * 2
+  assert sweep.runs[0].name == 't/c_learning/v-f=4/seed_0'
+  assert sweep.runs[0].bindings == (
+      'x.y=2', 'a.b=1', 'c.d=3', 'e.f=4', 'train_eval.num_iterations=4',
+      'train_eval.agent_name="c_learning"', 'train_eval.random_seed=0')
 
 
 def test_task_gin_path_and_python_spec(tmp_path):
@@ -140,6 +234,18 @@ def test_yaml_and_python_specs_expand_alike(tmp_path):
     (['sawyer_reach'], 'a spec is a mapping'),
     ({'tasks': ['sawyer_reach'], 'seeds': [1], 'sweep': {'train_eval.gamma': [{'a': 1}]}},
      "{'a': 1} is not a gin value"),
+    ({'tasks': ['sawyer_reach'], 'seeds': [1], 'variants': ['a']},
+     'variants: expected a mapping of variant name to its bindings'),
+    ({'tasks': ['sawyer_reach'], 'seeds': [1], 'variants': {'seed_2': []}},
+     "variants: name 'seed_2' must be letters, digits"),
+    ({'tasks': ['sawyer_reach'], 'seeds': [1], 'variants': {'a': ['train_eval.random_seed=3']}},
+     "train_eval.random_seed is set by the spec's seeds"),
+    ({'tasks': ['sawyer_reach'], 'seeds': [1], 'variants': {'a': {'train_eval.gamma': 0.9}},
+      'sweep': {'train_eval.gamma': [0.5]}}, 'sweep: train_eval.gamma is also a variant binding'),
+    ({'tasks': ['sawyer_reach'], 'seeds': [1], 'variants': {'a': ['train_eval.gamma']}},
+     "variants: a: 'train_eval.gamma' is not a one-line gin binding"),
+    ({'tasks': ['sawyer_reach'], 'seeds': [1], 'layout': 'nested'},
+     "layout: 'nested' is unknown; allowed: flat, tree"),
 ])
 def test_bad_specs_fail_with_the_culprit(raw, culprit):
   with pytest.raises(spec_lib.SpecError) as error:
@@ -183,6 +289,17 @@ def test_cli_rejects_bad_input_in_one_line(args, message):
   result = cli(*args)
   assert result.returncode == 2
   assert message in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_cli_prints_a_tree_layout_under_its_root(tmp_path):
+  spec = tmp_path / 'tree.yaml'
+  spec.write_text('tasks: [sawyer_reach]\nseeds: [1, 2]\nlayout: tree\n'
+                  'variants:\n  g9: [train_eval.gamma=0.9]\n')
+  result = cli('--spec', str(spec), '--print', '--root', 'out', cwd=str(tmp_path))
+  assert result.returncode == 0, result.stderr
+  roots = [shlex.split(line)[3] for line in result.stdout.splitlines()]
+  assert roots == ['--root_dir=out/sawyer_reach/c_learning/g9/seed_1',
+                   '--root_dir=out/sawyer_reach/c_learning/g9/seed_2']
 
 
 def test_cli_filter_selects_runs():

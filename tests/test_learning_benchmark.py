@@ -1,4 +1,4 @@
-"""Tests of benchmarks/learning.py: flags, run plans, the event reader, reports; one real sweep."""
+"""Tests of benchmarks/learning.py: flags, plans, records and event readers, reports, a sweep."""
 import csv
 import io
 import json
@@ -8,10 +8,12 @@ import sys
 import time
 
 import matplotlib.pyplot as plt
+import numpy as np
 import pytest
 import tensorflow as tf
 
-from launch import local
+from c_learning import records
+from c_learning.sweep import local
 from tests import benchmark_scripts
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -24,7 +26,8 @@ pytestmark = pytest.mark.usefixtures('clear_gin')
 
 
 # ---------------------------------------------------------------------------
-# Fake runs, written with tf.summary as train_eval writes them (unit tests only).
+# Fake runs, with records.jsonl as train_eval writes it, or (runs made before records
+# existed) only event files written with tf.summary (unit tests only).
 
 OPERATIVE = '''# Parameters for goal_fn:
 # ==============================================================================
@@ -51,15 +54,28 @@ def write_events(log_dir, values_by_step):
   time.sleep(0.01)  # a later file has later wall times
 
 
+def write_records(run_dir, values_by_step, initial, collect, train):
+  """records.jsonl with an eval record a step: {step: {name: value}}."""
+  writer = records.Writer(run_dir)
+  writer.start(0, 1000, 0, 0)
+  for step, values in values_by_step.items():
+    # float32, as train_eval's metrics (and the event files) hold them.
+    writer.evaluation(step // train, step, initial + step // train * collect,
+                      {name: float(np.float32(value)) for name, value in values.items()})
+
+
 def fake_run(root, task, agent, seed, variant='', values_by_step=None, initial=100,
-             collect=1, train=1, next_prob=0.5, wall_clock=None, done=True):
-  """A run directory with operative.gin, eval events and (if done) DONE and run.json."""
+             collect=1, train=1, next_prob=0.5, wall_clock=None, done=True, with_records=False):
+  """A run directory with operative.gin, eval events or records, and (if done) DONE and run.json."""
   run_dir = root / task / agent / variant / f'seed_{seed}' if variant else (
       root / task / agent / f'seed_{seed}')
   (run_dir / 'eval').mkdir(parents=True)
   (run_dir / 'operative.gin').write_text(OPERATIVE.format(
       initial=initial, collect=collect, train=train, next_prob=next_prob))
-  write_events(run_dir / 'eval', values_by_step or {})
+  if with_records:
+    write_records(run_dir, values_by_step or {}, initial, collect, train)
+  else:
+    write_events(run_dir / 'eval', values_by_step or {})
   if done:
     (run_dir / local.DONE).write_text('')
   if wall_clock is not None:
@@ -105,23 +121,31 @@ def test_discover_finds_runs_with_and_without_variants(tmp_path):
       ('reach', 'c_learning', '', 0), ('reach', 'sac_her', 'next0.1', 2)]
 
 
-def _three_seeds(root, agent, variant, next_prob, final):
+def _three_seeds(root, agent, variant, next_prob, final, with_records=False):
   for seed, (distance, success) in enumerate(final):
     fake_run(root, 'window', agent, seed, variant, {
         0: {'FinalDistance': 0.6, 'SubsetFinalDistance': 0.3, 'SuccessRate': 0.0},
         200: {'FinalDistance': distance, 'SubsetFinalDistance': distance / 2,
               'SuccessRate': success}},
-             initial=100, collect=2, train=1, next_prob=next_prob, wall_clock=60.0 + seed)
+             initial=100, collect=2, train=1, next_prob=next_prob, wall_clock=60.0 + seed,
+             with_records=with_records)
 
 
-def test_report_aggregates_seeds_into_csv_plots_and_table(tmp_path):
+def _report(tmp_path, with_records):
   runs = tmp_path / 'runs'
-  _three_seeds(runs, 'sac_her', 'next0.1', 0.1, [(0.2, 0.5), (0.4, 0.0), (0.3, 1.0)])
-  _three_seeds(runs, 'sac_her', 'next0.3', 0.3, [(0.1, 1.0), (0.1, 1.0), (0.1, 0.5)])
+  _three_seeds(runs, 'sac_her', 'next0.1', 0.1, [(0.2, 0.5), (0.4, 0.0), (0.3, 1.0)],
+               with_records)
+  _three_seeds(runs, 'sac_her', 'next0.3', 0.3, [(0.1, 1.0), (0.1, 1.0), (0.1, 0.5)],
+               with_records)
   fake_run(runs, 'reach', 'c_learning', 0, values_by_step={
-      0: {'FinalDistance': 0.3, 'SuccessRate': 0.0}}, done=False)
-  report = learning.build_report(str(runs), str(tmp_path / 'out'),
-                                 variant_x='goal_fn.relabel_next_prob')
+      0: {'FinalDistance': 0.3, 'SuccessRate': 0.0}}, done=False, with_records=with_records)
+  return learning.build_report(str(runs), str(tmp_path / 'out'),
+                               variant_x='goal_fn.relabel_next_prob')
+
+
+@pytest.mark.parametrize('with_records', [True, False], ids=['records', 'events_of_old_runs'])
+def test_report_aggregates_seeds_into_csv_plots_and_table(tmp_path, with_records):
+  report = _report(tmp_path, with_records)
 
   with open(report['csv']) as f:
     rows = list(csv.DictReader(f))
@@ -148,6 +172,47 @@ def test_report_aggregates_seeds_into_csv_plots_and_table(tmp_path):
   # Not finished: no wall-clock; one seed: no spread.
   assert '| reach | c_learning | – | 1 | 100 | 0.300 | – | 0.00 | 0.00 | 0.00 | – |' in table
   assert '![window_curves.png](window_curves.png)' in table
+
+
+def test_report_reads_records_not_events_and_keeps_the_last_of_a_resumed_run(tmp_path):
+  run_dir = fake_run(tmp_path / 'runs', 'reach', 'c_learning', 0, with_records=True,
+                     values_by_step={0: {'SuccessRate': 0.0}, 10: {'SuccessRate': 0.5}})
+  # Killed after its eval at 20, resumed from its checkpoint at 10: 20 is evaluated again.
+  writer = records.Writer(run_dir)
+  writer.evaluation(20, 20, 777, {'SuccessRate': 0.25})
+  writer.start(10, 1000, 10, 110)
+  writer.evaluation(10, 10, 110, {'SuccessRate': 0.75})
+  writer.evaluation(20, 20, 120, {'SuccessRate': 1.0})
+  with open(records.path(run_dir), 'ab') as f:
+    f.write(b'{"kind": "eval", "train_st')  # killed while writing
+  # Event files that disagree are not read: the records are the run's evals.
+  write_events(run_dir / 'eval', {0: {'SuccessRate': 0.9}, 30: {'SuccessRate': 0.9}})
+  (run,) = learning.discover_runs(str(tmp_path / 'runs'))
+  rows = learning.run_rows(run)
+  assert [(r['train_step'], r['env_steps'], r['SuccessRate']) for r in rows] == [
+      (0, 100, 0.0), (10, 110, 0.75), (20, 120, 1.0)]
+
+
+def test_a_run_from_before_records_resumed_since_reads_both(tmp_path):
+  run_dir = fake_run(tmp_path / 'runs', 'reach', 'c_learning', 0, initial=100,
+                     values_by_step={0: {'SuccessRate': 0.0}, 10: {'SuccessRate': 0.5},
+                                     20: {'SuccessRate': 0.25}})
+  writer = records.Writer(run_dir)  # resumed from its checkpoint at 20 by this version
+  writer.start(20, 1000, 20, 120)
+  writer.evaluation(20, 20, 120, {'SuccessRate': 0.75})
+  writer.evaluation(30, 30, 130, {'SuccessRate': 1.0})
+  (run,) = learning.discover_runs(str(tmp_path / 'runs'))
+  rows = learning.run_rows(run)
+  assert [(r['train_step'], r['env_steps'], r['SuccessRate']) for r in rows] == [
+      (0, 100, 0.0), (10, 110, 0.5), (20, 120, 0.75), (30, 130, 1.0)]
+
+
+def test_records_and_old_event_files_give_the_same_report(tmp_path):
+  from_records = _report(tmp_path / 'a', with_records=True)
+  from_events = _report(tmp_path / 'b', with_records=False)
+  assert open(from_records['csv']).read() == open(from_events['csv']).read()
+  assert (from_records['text'].replace(str(tmp_path / 'a'), '')
+          == from_events['text'].replace(str(tmp_path / 'b'), ''))
 
 
 def test_select_keeps_only_the_matching_task_agent_variant(tmp_path):
@@ -207,7 +272,12 @@ def test_plan_reads_the_budget_from_the_bound_config_and_orders_seeds_first(tmp_
       'train_eval.agent_name="c_learning"', 'train_eval.random_seed=4']
   point_mass = [j for j in jobs if j.name == 'point_mass/sac_her/base/seed_5'][0]
   assert '--gin_file=gin/base.gin' in point_mass.argv
-  assert bindings_of(point_mass)[0] == 'train_eval.env_name="point_mass"'
+  # The task's binding comes after --gin_bindings, as in a sweep spec (the more specific wins).
+  assert bindings_of(point_mass) == [
+      'train_eval.initial_collect_steps=100', 'train_eval.collect_steps_per_iteration=2',
+      'train_eval.env_name="point_mass"', 'train_eval.num_iterations=450',
+      'train_eval.eval_interval=50', 'train_eval.agent_name="sac_her"',
+      'train_eval.random_seed=5']
 
 
 def test_plan_without_bindings_uses_the_papers_initial_steps(tmp_path):
@@ -284,8 +354,10 @@ def test_a_real_tiny_sweep_and_a_second_call_that_skips_it(tmp_path):
       '--gin_bindings=goal_fn.relabel_next_prob=0.5',
       '--gin_bindings=goal_fn.relabel_future_prob=0.0',
       '--gin_bindings=train_eval.initial_collect_steps=200',
-      '--gin_bindings=train_eval.actor_fc_layers=(32, 32)',
-      '--gin_bindings=train_eval.critic_fc_layers=(32, 32)',
+      '--gin_bindings=CLearningAgent.actor_fc_layers=(32, 32)',
+      '--gin_bindings=CLearningAgent.critic_fc_layers=(32, 32)',
+      '--gin_bindings=SacHerAgent.actor_fc_layers=(32, 32)',
+      '--gin_bindings=SacHerAgent.critic_fc_layers=(32, 32)',
       '--gin_bindings=train_eval.batch_size=32',
       '--gin_bindings=train_eval.replay_buffer_capacity=2000']
   result = subprocess.run(command, capture_output=True, text=True, timeout=300, cwd=tmp_path)
@@ -315,8 +387,15 @@ def test_a_real_tiny_sweep_and_a_second_call_that_skips_it(tmp_path):
   for agent in ('c_learning', 'sac_her'):
     assert f'| point_mass | {agent} | – | 2 | 600 |' in table
     assert f'| point_mass | {agent} | – | 2 | 600 |' in result.stdout
-  records = {name: learning.read_record(str(d)) for name, d in run_dirs.items()}
-  assert all(len(r['attempts']) == 1 for r in records.values())
+  # The rows are the evals in each run's records.jsonl.
+  for name, run_dir in run_dirs.items():
+    written = records.read(run_dir)
+    assert (written[0]['kind'], written[-1]['kind']) == ('start', 'end')
+    agent, seed = name.split('/')
+    assert [int(r['train_step']) for r in rows if (r['agent'], r['seed']) == (agent, seed)] == (
+        list(records.evals_by_step(written)))
+  attempts = {name: learning.read_record(str(d)) for name, d in run_dirs.items()}
+  assert all(len(r['attempts']) == 1 for r in attempts.values())
 
   log_sizes = {name: (d / local.LOG).stat().st_size for name, d in run_dirs.items()}
   start = time.time()
@@ -324,6 +403,6 @@ def test_a_real_tiny_sweep_and_a_second_call_that_skips_it(tmp_path):
   assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
   assert '4 runs: 4 already finished, 0 to run' in again.stdout
   assert {name: (d / local.LOG).stat().st_size for name, d in run_dirs.items()} == log_sizes
-  assert {name: learning.read_record(str(d)) for name, d in run_dirs.items()} == records
+  assert {name: learning.read_record(str(d)) for name, d in run_dirs.items()} == attempts
   assert json.loads(again.stdout.strip().splitlines()[-1])['csv'] == summary['csv']
   assert time.time() - start < 60

@@ -1,5 +1,4 @@
 """Tests of c_learning.networks: the classifier critic and the actor builder."""
-import gin
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -92,7 +91,7 @@ def test_actor_samples_within_action_bounds():
   assert np.all(mode <= ACTION_SPEC.maximum)
 
 
-def test_actor_layer_sizes_are_configurable():
+def test_actor_has_the_layer_sizes_it_is_given():
   actor = networks.build_actor_network(OBS_SPEC, ACTION_SPEC)
   actor.create_variables()
   kernels = [v.shape.as_list() for v in actor.trainable_variables
@@ -101,8 +100,7 @@ def test_actor_layer_sizes_are_configurable():
   # action dimension.
   assert kernels == [[6, 256], [256, 256], [256, 4]]
 
-  gin.parse_config('build_actor_network.fc_layer_params = (32,)')
-  actor = networks.build_actor_network(OBS_SPEC, ACTION_SPEC)
+  actor = networks.build_actor_network(OBS_SPEC, ACTION_SPEC, (32,))
   actor.create_variables()
   kernels = [v.shape.as_list() for v in actor.trainable_variables
              if 'kernel' in v.name]

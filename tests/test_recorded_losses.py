@@ -29,7 +29,8 @@ CASES = {
 }
 SETTINGS = [
     'train_eval.initial_collect_steps = 300', 'train_eval.batch_size = 64',
-    'train_eval.actor_fc_layers = (32, 32)', 'train_eval.critic_fc_layers = (32, 32)',
+    'CLearningAgent.actor_fc_layers = (32, 32)', 'CLearningAgent.critic_fc_layers = (32, 32)',
+    'SacHerAgent.actor_fc_layers = (32, 32)', 'SacHerAgent.critic_fc_layers = (32, 32)',
     'train_eval.replay_buffer_capacity = 20000', 'train_eval.num_eval_episodes = 0',
     'train_eval.num_iterations = 300', 'train_eval.summary_interval = 1',
     'train_eval.log_interval = 100', 'train_eval.train_checkpoint_interval = 1000',

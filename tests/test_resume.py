@@ -5,6 +5,8 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 from tests import train_eval_helpers as helpers
 
 
@@ -26,6 +28,7 @@ def checkpoint_steps(root_dir):
                 if f.startswith('ckpt-') and f.endswith('.index'))
 
 
+@pytest.mark.slow  # the default suite's budget; python -m pytest -m slow runs it
 def test_killed_run_resumes_from_its_checkpoint(tmp_path):
   root_dir = tmp_path / 'run'
   env = dict(os.environ, PYTHONUNBUFFERED='1')

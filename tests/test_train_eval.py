@@ -1,4 +1,5 @@
 """End-to-end tests of train_eval: every shipped task config, gin strictness, seeds, outputs."""
+import json
 import os
 import subprocess
 import sys
@@ -12,8 +13,11 @@ from tf_agents.policies import random_tf_policy
 
 from c_learning import config
 from c_learning import overlap
+from c_learning import records
 from c_learning import replay
+from c_learning import runner
 from c_learning import train_eval
+from tests import test_recorded_losses
 from tests import train_eval_helpers as helpers
 
 TASKS = ['sawyer_reach', 'sawyer_push', 'sawyer_drawer', 'sawyer_window']
@@ -45,7 +49,10 @@ LOSS_TAGS = ('critic_loss', 'actor_loss')
 pytestmark = pytest.mark.usefixtures('clear_gin')
 
 
-@pytest.mark.parametrize('task', TASKS)
+# Drawer and window are built like push (an object, a log_subset): they run with -m slow.
+@pytest.mark.parametrize('task', [
+    task if task in ('sawyer_reach', 'sawyer_push') else pytest.param(task, marks=pytest.mark.slow)
+    for task in TASKS])
 def test_task_config_trains_and_writes_every_output(task, tmp_path):
   gin_file = f'gin/{task}.gin'
   result = helpers.run(tmp_path, [gin_file], helpers.SMALL + [
@@ -73,8 +80,8 @@ def test_task_config_trains_and_writes_every_output(task, tmp_path):
 @pytest.mark.parametrize('task', TASKS)
 def test_gin_file_and_paper_bindings_give_the_same_operative_config(task, tmp_path):
   tiny = ['train_eval.num_iterations = 0', 'train_eval.initial_collect_steps = 10',
-          'train_eval.num_eval_episodes = 1', 'train_eval.actor_fc_layers = (8,)',
-          'train_eval.critic_fc_layers = (8,)', 'train_eval.replay_buffer_capacity = 100']
+          'train_eval.num_eval_episodes = 1', 'CLearningAgent.actor_fc_layers = (8,)',
+          'CLearningAgent.critic_fc_layers = (8,)', 'train_eval.replay_buffer_capacity = 100']
   helpers.run(tmp_path / 'file', [f'gin/{task}.gin'], tiny)
   helpers.run(tmp_path / 'paper', [], PAPER_BINDINGS[task] + tiny)
   from_file = (tmp_path / 'file' / 'operative.gin').read_text()
@@ -140,7 +147,7 @@ def test_a_config_mistake_exits_with_one_line(monkeypatch, tmp_path):
 def test_a_bug_during_set_up_keeps_its_type_and_traceback(monkeypatch, tmp_path):
   def load_with_a_bug(*args, **kwargs):
     raise ValueError('a bug in a loader')
-  monkeypatch.setattr(train_eval.envs, 'load', load_with_a_bug)
+  monkeypatch.setattr(runner.envs, "load", load_with_a_bug)
   with pytest.raises(ValueError, match='a bug in a loader') as error:
     _main_with(monkeypatch, tmp_path, [
         'train_eval.env_name = "point_mass"', 'goal_fn.relabel_next_prob = 0.5',
@@ -161,6 +168,7 @@ def first_losses(root_dir, seed, num_iterations=3, summary_interval=1, extra=())
           if any(loss in tag for loss in LOSS_TAGS)}
 
 
+@pytest.mark.slow  # the default suite's budget; python -m pytest -m slow runs it
 def test_same_seed_gives_same_first_losses(tmp_path):
   first = first_losses(tmp_path / 'a', seed=7)
   assert first and all(len(values) == 3 for values in first.values())
@@ -170,27 +178,64 @@ def test_same_seed_gives_same_first_losses(tmp_path):
 
 def test_overlapped_collection_changes_speed_only(tmp_path):
   # 300 iterations: collection with the trained actor feeds later batches, so
-  # the two runs agree only if the halves never disturb each other.
-  overlapped = first_losses(tmp_path / 'on', seed=3, num_iterations=300)
+  # the two runs agree only if the halves never disturb each other. The
+  # overlapped run is tests/test_recorded_losses.py's point_mass case (the same
+  # settings and seed), so its recorded losses stand in for running it here.
   serial = first_losses(tmp_path / 'off', seed=3, num_iterations=300,
                         extra=['train_eval.overlap_collection = False'])
-  assert overlapped == serial and len(next(iter(serial.values()))) == 300
+  with open(test_recorded_losses.RECORDED) as f:
+    overlapped = json.load(f)['cases']['point_mass']
+  serial = {tag.split('/')[-1]: [values[step] for step in sorted(values)]
+            for tag, values in serial.items()}
+  assert sorted(serial) == sorted(overlapped)
+  for name, values in overlapped.items():
+    assert len(serial[name]) == 300
+    # Equal on the machine that recorded them; other CPUs may round differently.
+    np.testing.assert_allclose(serial[name], values, rtol=1e-4, atol=1e-5, err_msg=name)
 
 
 def test_iterations_per_call_changes_speed_only(tmp_path):
   # With 3 iterations a call and summaries every 5, calls of 3 and of 2 start
   # at both parities.
-  one = first_losses(tmp_path / 'one', seed=4, num_iterations=300, summary_interval=5)
-  three = first_losses(tmp_path / 'three', seed=4, num_iterations=300, summary_interval=5,
+  one = first_losses(tmp_path / 'one', seed=4, num_iterations=150, summary_interval=5)
+  three = first_losses(tmp_path / 'three', seed=4, num_iterations=150, summary_interval=5,
                        extra=['train_eval.iterations_per_call = 3'])
-  assert three == one and len(next(iter(one.values()))) == 60
+  assert three == one and len(next(iter(one.values()))) == 30
+
+
+def test_plain_loop_is_deterministic_and_differs_from_the_overlapped_loop_in_its_batches(
+    tmp_path):
+  # The plain loop trains on batches that hold the iteration's own env steps;
+  # the overlapped loop's batches hold them one iteration later. So the two
+  # agree on nothing from the first train step on, but each one is a function
+  # of the seed alone, whatever the iterations a call. The overlapped run at
+  # these settings and seed is tests/test_recorded_losses.py's point_mass case.
+  plain = ['train_eval.loop = "plain"']
+  one = first_losses(tmp_path / 'one', seed=3, num_iterations=40, extra=plain + [
+      'train_eval.iterations_per_call = 1'])
+  three = first_losses(tmp_path / 'three', seed=3, num_iterations=40, extra=plain + [
+      'train_eval.iterations_per_call = 3'])
+  assert three == one and len(next(iter(one.values()))) == 40
+  with open(test_recorded_losses.RECORDED) as f:
+    overlapped = json.load(f)['cases']['point_mass']
+  for tag, values in one.items():
+    assert abs(values[0] - overlapped[tag.split('/')[-1]][0]) > 1e-3, tag
+  # The plain loop takes the same env steps: the initial ones, then one an iteration.
+  ends = [r for r in records.read(str(tmp_path / 'one')) if r['kind'] == 'end']
+  assert ends[-1]['env_steps'] == 300 + 40
+
+
+def test_an_unknown_loop_is_named_with_the_valid_ones(tmp_path):
+  with pytest.raises(config.ConfigError, match=r"train_eval.loop='fast' is unknown; valid "
+                                               r'loops: overlapped, plain'):
+    first_losses(tmp_path, seed=0, extra=['train_eval.loop = "fast"'])
 
 
 @pytest.mark.parametrize('iteration, expected', [
     (0, 4), (96, 4), (97, 3), (99, 1), (100, 4), (296, 2), (297, 1)])
 def test_a_call_never_runs_past_an_interval_or_the_end(iteration, expected):
   # 4 a call, log every 100, checkpoint every 1000, 298 iterations in all.
-  assert train_eval._iterations_in_next_call(iteration, 4, 298, [100, 1000]) == expected
+  assert runner.iterations_in_next_call(iteration, 4, 298, [100, 1000]) == expected
 
 
 def test_every_collection_step_draws_fresh_random_numbers(tmp_path):
@@ -219,6 +264,7 @@ def test_every_collection_step_draws_fresh_random_numbers(tmp_path):
   assert len(np.unique(actions, axis=0)) == len(actions)
 
 
+@pytest.mark.slow  # the default suite's budget; python -m pytest -m slow runs it
 def test_eager_run_without_tf_functions(tmp_path):
   # For debugging: the same loop with every call run eagerly, calls of 3 included.
   losses = first_losses(tmp_path, seed=2, num_iterations=7, summary_interval=3, extra=[
@@ -226,6 +272,7 @@ def test_eager_run_without_tf_functions(tmp_path):
   assert all(sorted(values) == [0, 3, 6] for values in losses.values())
 
 
+@pytest.mark.slow  # the default suite's budget; python -m pytest -m slow runs it
 def test_xla_train_step_writes_the_same_loss_summaries(tmp_path):
   # XLA compiles the step with summaries off; the loop writes the losses instead,
   # under the same tags, at the same steps. XLA draws the actor's samples with its
@@ -239,6 +286,7 @@ def test_xla_train_step_writes_the_same_loss_summaries(tmp_path):
       assert compiled[tag][step] == pytest.approx(value, rel=0.1), (tag, step)
 
 
+@pytest.mark.slow  # the default suite's budget; python -m pytest -m slow runs it
 def test_parallel_envs_collect_from_every_process(tmp_path):
   # Two spawned point-mass envs, 2 env steps and 2 train steps an iteration.
   helpers.run(tmp_path, [], helpers.SMALL + [
@@ -250,6 +298,52 @@ def test_parallel_envs_collect_from_every_process(tmp_path):
   # 300 initial steps + 100 iterations x 2 envs; the train step counter counts 200.
   assert train['Metrics/EnvironmentSteps'][200] == 500
   assert train['Metrics/PhysicsBlowups'][200] == 0
+
+
+def test_records_follow_the_run_and_its_resume(tmp_path):
+  """records.jsonl: a start, progress every log interval, each eval as returned, an end; resumed."""
+  bindings = helpers.SMALL + [
+      'train_eval.env_name = "point_mass"', 'goal_fn.relabel_next_prob = 0.5',
+      'goal_fn.relabel_future_prob = 0.0', 'train_eval.train_steps_per_iteration = 2',
+      'train_eval.log_interval = 10', 'train_eval.eval_interval = 20',
+      'train_eval.train_checkpoint_interval = 20']
+  result = helpers.run(tmp_path, [], bindings + ['train_eval.num_iterations = 40'])
+  first = records.read(tmp_path)
+  assert [(r['kind'], r['iteration']) for r in first] == [
+      ('start', 0), ('eval', 0), ('progress', 10), ('eval', 20), ('progress', 20),
+      ('progress', 30), ('eval', 40), ('progress', 40), ('end', 40)]
+  # The start comes before the random initial steps.
+  assert first[0]['resumed'] is False and first[0]['env_steps'] == 0
+  for record in first:
+    assert record['train_step'] == 2 * record['iteration']  # two train steps an iteration
+  for record in first[1:]:
+    assert record['env_steps'] == 300 + record['iteration']  # the initial steps, then one each
+  for record in first:
+    if record['kind'] == 'progress':
+      assert record['num_iterations'] == 40 and record['steps_per_sec'] > 0
+      assert {'critic_loss', 'actor_loss'} <= set(record['losses'])
+      assert all(np.isfinite(value) for value in record['losses'].values())
+  # Each eval has the metrics train_eval wrote to TensorBoard at its train step.
+  evaluation = helpers.scalars(tmp_path / 'eval')
+  evals = [r for r in first if r['kind'] == 'eval']
+  for record in evals:
+    assert set(record['metrics']) == set(result)
+    for name, value in record['metrics'].items():
+      assert evaluation[f'Metrics/{name}'][record['train_step']] == pytest.approx(value)
+  assert evals[-1]['metrics'] == result and first[-1]['metrics'] == result
+
+  # Resumed from its checkpoint at iteration 40, to 50: evaluated again at 40 and at the end.
+  result = helpers.run(tmp_path, [], bindings + ['train_eval.num_iterations = 50'])
+  written = records.read(tmp_path)
+  assert written[:len(first)] == first
+  resumed = written[len(first):]
+  assert [(r['kind'], r['iteration']) for r in resumed] == [
+      ('start', 40), ('eval', 40), ('progress', 50), ('eval', 50), ('end', 50)]
+  assert resumed[0]['resumed'] is True and resumed[0]['env_steps'] == 340
+  assert resumed[-1]['env_steps'] == 350 and resumed[-1]['metrics'] == result
+  by_step = records.evals_by_step(written)
+  assert list(by_step) == [0, 40, 80, 100]
+  assert by_step[80] is resumed[1] and by_step[100]['metrics'] == result
 
 
 @pytest.mark.parametrize('bindings, culprit', [

@@ -1,3 +1,28 @@
-"""Goal-conditioned TF-Agents agents: C-learning first, baselines beside it."""
-from c_learning.agents.factory import AGENT_BUILDERS
-from c_learning.agents.factory import create
+"""Goal-conditioned agents by name: one file an agent, one line in AGENTS."""
+from c_learning import config
+from c_learning.agents import c_learning_agent
+from c_learning.agents import sac_her_agent
+
+# train_eval.agent_name -> the agent's class (a base.GoalConditionedAgent).
+AGENTS = {
+    'c_learning': c_learning_agent.CLearningAgent,
+    'sac_her': sac_her_agent.SacHerAgent,
+}
+
+
+def create(agent_name, time_step_spec, action_spec, relabeler, gamma, train_step_counter,
+           debug_summaries=False, summarize_grads_and_vars=False):
+  """The agent `agent_name` for these specs; its own settings come from gin bindings on its class.
+
+  Raises:
+    config.ConfigError: on an unknown name, or a relabeling the agent rules out.
+  """
+  if agent_name not in AGENTS:
+    raise config.ConfigError(f'train_eval.agent_name={agent_name!r} is unknown; valid names: '
+                             f'{", ".join(sorted(AGENTS))}.')
+  agent_class = AGENTS[agent_name]
+  agent_class.check_relabeling(relabeler)
+  return agent_class(time_step_spec, action_spec, gamma=gamma,
+                     debug_summaries=debug_summaries,
+                     summarize_grads_and_vars=summarize_grads_and_vars,
+                     train_step_counter=train_step_counter)

@@ -16,6 +16,7 @@ from tf_agents.agents import tf_agent
 from tf_agents.utils import common
 
 from c_learning import config
+from c_learning import relabel
 from c_learning.agents import twin_critic_agent
 from c_learning.relabel import GoalType
 
@@ -46,11 +47,11 @@ class CLearningAgent(twin_critic_agent.TwinCriticAgent):
   def __init__(self,
                time_step_spec,
                action_spec,
-               actor_network,
-               critic_network,
-               actor_optimizer,
-               critic_optimizer,
                gamma=0.99,
+               actor_fc_layers=(256, 256),
+               critic_fc_layers=(256, 256),
+               actor_learning_rate=3e-4,
+               critic_learning_rate=3e-4,
                target_update_tau=0.005,
                target_update_period=1,
                w_clipping=None,
@@ -63,11 +64,12 @@ class CLearningAgent(twin_critic_agent.TwinCriticAgent):
                name=None):
     """Creates the agent.
 
+    The defaults are the paper's (Table 2: Adam 3e-4, (256, 256) networks,
+    tau 0.005); the critics' networks output the logits of C(s, a, g).
+
     Args:
-      critic_network: Network mapping (observation, action) to logits [B] of
-        C(s, a, g). It is copied for the second critic and the two targets, so
-        it must not share layers with anything.
-      gamma: discount in (0, 1) of the future-state distribution.
+      gamma: discount in (0, 1) of the future-state distribution (the
+        registry passes train_eval.gamma, which the replay's future goals use).
       w_clipping: upper clip of the importance weight w = C'/(1-C') of the TD
         target; None means 1/(1-gamma), -1 means no clipping.
       use_td_targets: True for TD C-learning; False for the Monte-Carlo
@@ -101,10 +103,15 @@ class CLearningAgent(twin_critic_agent.TwinCriticAgent):
     self._use_td_targets = use_td_targets
     self._actor_loss_type = actor_loss_type
     super().__init__(
-        time_step_spec, action_spec, actor_network, critic_network,
-        actor_optimizer, critic_optimizer, target_update_tau,
+        time_step_spec, action_spec, actor_fc_layers, critic_fc_layers,
+        actor_learning_rate, critic_learning_rate, target_update_tau,
         target_update_period, gradient_clipping, debug_summaries,
         summarize_grads_and_vars, train_step_counter)
+
+  @classmethod
+  def check_relabeling(cls, relabeler):
+    """TD C-learning's fixed point needs relabel_next_prob + relabel_future_prob = 0.5."""
+    relabel.check_c_learning_split(relabeler)
 
   def _sample_actions(self, observations, training):
     """Samples reparameterised actions from the actor."""

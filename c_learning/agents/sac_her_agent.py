@@ -4,12 +4,13 @@ Haarnoja et al., "Soft Actor-Critic Algorithms and Applications", 2018,
 https://arxiv.org/abs/1812.05905; Andrychowicz et al., "Hindsight Experience
 Replay", NeurIPS 2017, https://arxiv.org/abs/1707.01495.
 
-It trains on the same RelabeledTransition batches as CLearningAgent and turns
-each relabeled goal into a sparse reward: with reward_type='next_state' (the
-C-learning paper's Q-learning comparison) the reward is 1 only when the next
-state reaches the goal exactly, which is true for the NEXT-relabeled rows; with
-'threshold' (what HER users expect) it is 1 within reward_threshold of the goal.
-Episodes do not end at the goal unless terminate_on_reward is set.
+It trains on the same RelabeledTransition batches as CLearningAgent, on the
+sparse reward that the relabeler computed for each row's goal (goal_fn.reward:
+'next_state', the C-learning paper's Q-learning comparison, is 1 only when the
+next state reaches the goal exactly, which is true for the NEXT-relabeled rows;
+'threshold', what HER users expect, is 1 within threshold_reward.threshold of
+the goal). Episodes do not end at the goal unless
+terminate_on_reward is set.
 """
 from typing import NamedTuple
 
@@ -20,9 +21,6 @@ from tf_agents.utils import common
 
 from c_learning import config
 from c_learning.agents import twin_critic_agent
-
-REWARD_TYPES = ('next_state', 'threshold')
-
 
 class SacHerLossInfo(NamedTuple):
   """The three losses of one SAC+HER train step."""
@@ -35,10 +33,8 @@ class SacHerLossInfo(NamedTuple):
 class SacHerAgent(twin_critic_agent.TwinCriticAgent):
   """Goal-conditioned SAC: twin Q critics and targets, tanh-Gaussian actor, learned alpha.
 
-  Trains on RelabeledTransition batches ([B] outer dimension): observation and
-  next_observation are concat(state, goal) with the same goal, the state
-  obs_dim wide and the goal goal_slice's width. goal_type is not used: the
-  reward is computed from the tensors (see rewards).
+  Trains on RelabeledTransition batches ([B] outer dimension) with their
+  reward; goal_type and future_offset are not used.
   """
 
   ALGORITHM = 'SAC+HER'
@@ -46,17 +42,13 @@ class SacHerAgent(twin_critic_agent.TwinCriticAgent):
   def __init__(self,
                time_step_spec,
                action_spec,
-               actor_network,
-               critic_network,
-               actor_optimizer,
-               critic_optimizer,
-               obs_dim,
-               goal_slice,
                gamma=0.99,
+               actor_fc_layers=(256, 256),
+               critic_fc_layers=(256, 256),
+               actor_learning_rate=3e-4,
+               critic_learning_rate=3e-4,
                target_update_tau=0.005,
                target_update_period=1,
-               reward_type='next_state',
-               reward_threshold=0.05,
                terminate_on_reward=False,
                target_entropy=None,
                initial_log_alpha=0.0,
@@ -66,19 +58,10 @@ class SacHerAgent(twin_critic_agent.TwinCriticAgent):
                summarize_grads_and_vars=False,
                train_step_counter=None,
                name=None):
-    """Creates the agent.
+    """Creates the agent; the critics' networks output Q values (unbounded).
 
     Args:
-      critic_network: Network mapping (observation, action) to Q values [B]
-        (c_learning.networks.build_critic_network; its unbounded output is
-        used as Q). It is copied for the second critic and the two targets.
-      obs_dim: width of the state part of an observation.
-      goal_slice: relabel.GoalSlice, the state dimensions a goal constrains.
-      gamma: discount in (0, 1).
-      reward_type: 'next_state' (r = 1 iff goal_slice(next state) == goal in
-        every dimension) or 'threshold' (r = 1 iff the L2 distance between
-        them is < reward_threshold).
-      reward_threshold: distance under which 'threshold' gives reward 1.
+      gamma: discount in (0, 1) (the registry passes train_eval.gamma).
       terminate_on_reward: whether a reward of 1 ends the episode (the TD
         target does not bootstrap there).
       target_entropy: entropy that alpha is tuned toward; None means
@@ -91,29 +74,12 @@ class SacHerAgent(twin_critic_agent.TwinCriticAgent):
       Other arguments: as in twin_critic_agent.TwinCriticAgent.
 
     Raises:
-      ValueError: on a discrete or unbounded action spec or a bad setting.
+      ConfigError: on a discrete or unbounded action spec or a bad setting.
     """
     tf.Module.__init__(self, name=name)
     if not 0.0 < gamma < 1.0:
       raise config.ConfigError(f'SacHerAgent needs 0 < gamma < 1; got gamma={gamma}.')
-    if reward_type not in REWARD_TYPES:
-      raise config.ConfigError(f'SacHerAgent reward_type must be one of {REWARD_TYPES}; '
-                       f'got {reward_type!r}.')
-    if not reward_threshold > 0:
-      raise config.ConfigError(
-          f'SacHerAgent reward_threshold must be > 0; got {reward_threshold}.')
-    goal_dim = goal_slice.goal_dim(obs_dim)
-    observation_width = tf.nest.flatten(time_step_spec.observation)[0].shape[-1]
-    if observation_width is not None and observation_width != obs_dim + goal_dim:
-      raise ValueError(
-          f'SacHerAgent observations are {observation_width} wide; need '
-          f'obs_dim + goal dim = {obs_dim} + {goal_dim} (concat(state, goal)).')
-
-    self._obs_dim = obs_dim
-    self._goal_slice = goal_slice
     self._gamma = gamma
-    self._reward_type = reward_type
-    self._reward_threshold = reward_threshold
     self._terminate_on_reward = terminate_on_reward
     self._alpha_optimizer = tf.keras.optimizers.Adam(learning_rate=alpha_learning_rate)
     action_dim = tf.nest.flatten(action_spec)[0].shape.num_elements()
@@ -122,8 +88,8 @@ class SacHerAgent(twin_critic_agent.TwinCriticAgent):
     self._log_alpha = tf.Variable(
         float(initial_log_alpha), dtype=tf.float32, name='log_alpha')
     super().__init__(
-        time_step_spec, action_spec, actor_network, critic_network,
-        actor_optimizer, critic_optimizer, target_update_tau,
+        time_step_spec, action_spec, actor_fc_layers, critic_fc_layers,
+        actor_learning_rate, critic_learning_rate, target_update_tau,
         target_update_period, gradient_clipping, debug_summaries,
         summarize_grads_and_vars, train_step_counter)
 
@@ -143,30 +109,11 @@ class SacHerAgent(twin_critic_agent.TwinCriticAgent):
     actions = distribution.sample()
     return actions, distribution.log_prob(actions)
 
-  def rewards(self, observations, next_observations):
-    """Returns the sparse relabeled reward [B] (float 0 or 1) of each row.
-
-    The goal is next_observations[:, obs_dim:]; it is compared with
-    goal_slice(next state), next state = next_observations[:, :obs_dim].
-    observations is unused by both reward types; it is an argument so that a
-    reward of (s, s', g) fits the same signature.
-    """
-    del observations  # Both reward types depend on the next state only.
-    next_observations = tf.convert_to_tensor(next_observations, tf.float32)
-    next_state = next_observations[:, :self._obs_dim]
-    goal = next_observations[:, self._obs_dim:]
-    achieved = self._goal_slice(next_state)
-    if self._reward_type == 'next_state':
-      # Exact equality: a NEXT-relabeled goal is a copy of goal_slice(s').
-      hit = tf.reduce_all(tf.equal(achieved, goal), axis=-1)
-    else:
-      hit = tf.norm(achieved - goal, axis=-1) < self._reward_threshold
-    return tf.cast(hit, tf.float32)
-
   def critic_loss(self,
                   observations,
                   actions,
                   next_observations,
+                  rewards,
                   next_actions=None,
                   training=False,
                   weights=None,
@@ -181,6 +128,7 @@ class SacHerAgent(twin_critic_agent.TwinCriticAgent):
       observations: [B, obs_dim + goal_dim] concat(state, goal).
       actions: [B, action_dim].
       next_observations: [B, obs_dim + goal_dim] concat(next state, same goal).
+      rewards: [B] the relabeled rewards (RelabeledTransition.reward).
       next_actions: [B, action_dim] actions a' at the next state; None samples
         them from the actor.
       training: whether the networks run in training mode.
@@ -198,7 +146,7 @@ class SacHerAgent(twin_critic_agent.TwinCriticAgent):
     elif next_log_probs is None:
       next_log_probs = self._action_distribution(
           next_observations, training=False).log_prob(next_actions)
-    rewards = self.rewards(observations, next_observations)
+    rewards = tf.convert_to_tensor(rewards, tf.float32)
     target_q = self._critic_outputs(self._target_critic_networks, next_observations,
                               next_actions, training=False)
     soft_value = (tf.minimum(target_q[0], target_q[1]) -
@@ -250,7 +198,7 @@ class SacHerAgent(twin_critic_agent.TwinCriticAgent):
     critic_loss = self._minimize(
         lambda: self.critic_loss(
             experience.observation, experience.action, experience.next_observation,
-            weights=weights, training=True),
+            experience.reward, weights=weights, training=True),
         self._critic_variables, self._critic_optimizer)
     actor_loss = self._minimize(
         lambda: self.actor_loss(experience.observation, weights=weights, training=True),

@@ -1,4 +1,9 @@
-"""Goal-conditioned environments by name: `load(env_name)` builds the train and eval envs."""
+"""Goal-conditioned environments by name: `load(env_name)` builds the train and eval envs.
+
+A name is one of ENV_NAMES (the package's tasks, c_learning.envs.tasks) or
+'gym:<id>' for any registered gymnasium environment with a dict goal
+observation (c_learning.envs.gym_goal), e.g. 'gym:FetchReach-v4'.
+"""
 import ctypes.util
 import os
 
@@ -16,19 +21,22 @@ from tf_agents.environments import wrappers
 
 from c_learning import config
 from c_learning import relabel
-from c_learning.envs import point_mass
-from c_learning.envs import sawyer
+from c_learning.envs import gym_goal
 from c_learning.envs import spawned
+from c_learning.envs import tasks
 
-_LOADERS = {
-    'sawyer_reach': sawyer.load_sawyer_reach,
-    'sawyer_push': sawyer.load_sawyer_push,
-    'sawyer_drawer': sawyer.load_sawyer_drawer,
-    'sawyer_window': sawyer.load_sawyer_window,
-    'sawyer_faucet': sawyer.load_sawyer_faucet,
-    'point_mass': point_mass.load_point_mass,
-}
-ENV_NAMES = sorted(_LOADERS)
+ENV_NAMES = sorted(tasks.TASKS)
+
+
+def task_spec(env_name):
+  """The TaskSpec of `env_name`: one of ENV_NAMES, or 'gym:<id>'."""
+  if env_name in tasks.TASKS:
+    return tasks.TASKS[env_name]
+  if isinstance(env_name, str) and env_name.startswith(gym_goal.PREFIX):
+    return gym_goal.task_spec(env_name)
+  raise config.ConfigError(f'Unknown env_name {env_name!r}; valid names: '
+                           f'{", ".join(ENV_NAMES)}, or gym:<id> for a gymnasium goal '
+                           'environment.')
 
 
 def eval_seed(seed):
@@ -41,22 +49,22 @@ def eval_seed(seed):
 
 def load_py_environment(env_name, seed=0):
   """The named task as a time-limited PyEnvironment, goal not sliced (for controllers, tests)."""
-  if env_name not in _LOADERS:
-    raise config.ConfigError(f'Unknown env_name {env_name!r}; valid names: '
-                     f'{", ".join(ENV_NAMES)}.')
+  spec = task_spec(env_name)
   _check_seed(seed)
-  return _LOADERS[env_name](seed=int(seed))
+  return spec.load(seed=int(seed))
 
 
 def load(env_name, goal_slice=None, seed=0, num_train_envs=1):
   """Creates the train and eval environments of a goal-conditioned task.
 
   An observation is concat(state, goal_slice(goal)): the full state and the
-  goal dimensions that obs_to_goal selects.
+  goal dimensions that obs_to_goal selects (task_spec(env_name).goal_slice
+  says which state dimensions those goals constrain).
 
   Args:
-    env_name: one of ENV_NAMES.
-    goal_slice: a relabel.GoalSlice; None means relabel.obs_to_goal() (gin).
+    env_name: one of ENV_NAMES, or 'gym:<id>'.
+    goal_slice: a relabel.GoalSlice of the goal's dimensions; None means
+      relabel.obs_to_goal() (gin).
     seed: seeds the train env; the eval env gets eval_seed(seed), so its goals
       differ from the train env's but are the same on every run.
     num_train_envs: tasks the train env steps at once. One runs in this
@@ -71,7 +79,7 @@ def load(env_name, goal_slice=None, seed=0, num_train_envs=1):
     raise config.ConfigError(f'num_train_envs={num_train_envs!r}: must be an int >= 1.')
   _check_seed(seed)
   eval_py_env = load_py_environment(env_name, eval_seed(seed))
-  obs_dim, keep = _observation_layout(eval_py_env, goal_slice)
+  obs_dim, keep = _observation_layout(task_spec(env_name), goal_slice)
   if num_train_envs == 1:
     train_py_env = filtered_py_environment(env_name, seed, keep)
   else:
@@ -100,13 +108,13 @@ def _check_seed(seed):
     raise config.ConfigError(f'seed must be a non-negative int, got {seed!r}.')
 
 
-def _observation_layout(py_env, goal_slice):
-  """(obs_dim, keep): the state width, and the observation indices of state ++ sliced goal."""
-  obs_dim = py_env.observation_spec().shape[0] // 2
+def _observation_layout(spec, goal_slice):
+  """(state_dim, keep): the state width, and the observation indices of state ++ sliced goal."""
   if goal_slice is None:
     goal_slice = relabel.obs_to_goal()
-  start, end = goal_slice.resolve(obs_dim)
-  return obs_dim, np.concatenate([np.arange(obs_dim), obs_dim + np.arange(start, end)])
+  start, end = goal_slice.resolve(spec.goal_dim)
+  return spec.state_dim, np.concatenate([np.arange(spec.state_dim),
+                                         spec.state_dim + np.arange(start, end)])
 
 
 def physics_blowups(tf_env):

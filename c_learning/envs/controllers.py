@@ -151,34 +151,6 @@ def point_mass_controller(observation):
   return action.astype(np.float32)
 
 
-CONTROLLERS = {
-    'sawyer_reach': reach,
-    'sawyer_push': push,
-    'sawyer_drawer': drawer,
-    'sawyer_window': window,
-    'sawyer_faucet': faucet,
-    'point_mass': point_mass_controller,
-}
-
-# Which dimensions a task's success is measured on: the hand for reach, the
-# object for the other Sawyer tasks, the point for point_mass.
-DISTANCE_SLICES = {
-    'sawyer_reach': slice(0, 3),
-    'sawyer_push': slice(3, 6),
-    'sawyer_drawer': slice(3, 6),
-    'sawyer_window': slice(3, 6),
-    'sawyer_faucet': slice(3, 6),
-    'point_mass': slice(0, 2),
-}
-
-
-def task_distance(env_name, observation):
-  """How far the task's achieved goal is from its desired goal in a full observation."""
-  state, goal = _split(observation)
-  part = DISTANCE_SLICES[env_name]
-  return float(np.linalg.norm(state[part] - goal[part]))
-
-
 def random_policy(seed, action_dim):
   """A uniform random policy over [-1, 1]^action_dim, as a baseline for the controllers."""
   rng = np.random.default_rng(seed)

@@ -12,6 +12,7 @@ import numpy as np
 
 from c_learning import envs
 from c_learning.envs import controllers
+from c_learning.envs import tasks
 
 flags.DEFINE_integer('episodes', 5, 'Episodes per task and policy.')
 flags.DEFINE_integer('seed', 0, 'Seed of the environments (the same for both policies).')
@@ -24,7 +25,7 @@ FLAGS = flags.FLAGS
 def _final_distances(env_name, policy, seed, episodes):
   py_env = envs.load_py_environment(env_name, seed)
   finals = controllers.rollout(py_env, policy, episodes)
-  return np.array([controllers.task_distance(env_name, o) for o in finals])
+  return np.array([tasks.TASKS[env_name].distance(o) for o in finals])
 
 
 def main(argv):
@@ -38,7 +39,7 @@ def main(argv):
     action_dim = envs.load_py_environment(
         env_name, FLAGS.seed).action_spec().shape[0]
     policies = {
-        'controller': controllers.CONTROLLERS[env_name],
+        'controller': tasks.TASKS[env_name].controller,
         'random': controllers.random_policy(FLAGS.seed, action_dim),
     }
     for policy_name, policy in policies.items():

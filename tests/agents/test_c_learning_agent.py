@@ -9,7 +9,7 @@ from tf_agents.specs import tensor_spec
 from tf_agents.trajectories import time_step as ts
 from tf_agents.utils import common
 
-from c_learning import networks
+from c_learning import config
 from c_learning.agents import c_learning_agent
 from c_learning.relabel import GoalType
 from c_learning.relabel import RelabeledTransition
@@ -34,15 +34,8 @@ def _softplus(x):
 def _make_agent(critic_layers=(8,), actor_layers=(8,), **kwargs):
   kwargs.setdefault('gamma', GAMMA)
   return c_learning_agent.CLearningAgent(
-      TIME_STEP_SPEC,
-      ACTION_SPEC,
-      actor_network=networks.build_actor_network(
-          OBS_SPEC, ACTION_SPEC, actor_layers),
-      critic_network=networks.build_critic_network(
-          OBS_SPEC, ACTION_SPEC, critic_layers),
-      actor_optimizer=tf.keras.optimizers.Adam(1e-3),
-      critic_optimizer=tf.keras.optimizers.Adam(1e-3),
-      **kwargs)
+      TIME_STEP_SPEC, ACTION_SPEC, actor_fc_layers=actor_layers, critic_fc_layers=critic_layers,
+      actor_learning_rate=1e-3, critic_learning_rate=1e-3, **kwargs)
 
 
 def _set_constant_critic(net, logit_bias, action_kernel=None):
@@ -65,7 +58,9 @@ def _batch(goal_types=GOAL_TYPES, seed=0):
       observation=tf.constant(rng.randn(b, OBS_DIM), tf.float32),
       action=tf.constant(rng.uniform(-1, 1, (b, 2)), tf.float32),
       next_observation=tf.constant(rng.randn(b, OBS_DIM), tf.float32),
-      goal_type=tf.constant([int(g) for g in goal_types], tf.int32))
+      goal_type=tf.constant([int(g) for g in goal_types], tf.int32),
+      future_offset=tf.ones([b], tf.int32),
+      reward=tf.zeros([b], tf.float32))
 
 
 def _critic_loss(agent, batch, **kwargs):
@@ -249,11 +244,8 @@ def test_actor_loss_has_gradient_only_through_actions():
 
 def test_discrete_action_spec_is_rejected():
   discrete = tensor_spec.BoundedTensorSpec((), tf.int32, 0, 3)
-  with pytest.raises(ValueError, match='continuous .bounded.*got'):
-    c_learning_agent.CLearningAgent(
-        TIME_STEP_SPEC, discrete,
-        actor_network=None, critic_network=None,
-        actor_optimizer=None, critic_optimizer=None)
+  with pytest.raises(config.ConfigError, match='continuous .bounded.*got'):
+    c_learning_agent.CLearningAgent(TIME_STEP_SPEC, discrete)
 
 
 @pytest.mark.parametrize('kwargs, match', [
@@ -262,7 +254,7 @@ def test_discrete_action_spec_is_rejected():
     ({'actor_loss_type': 'log'}, 'actor_loss_type'),
 ])
 def test_bad_settings_are_rejected(kwargs, match):
-  with pytest.raises(ValueError, match=match):
+  with pytest.raises(config.ConfigError, match=match):
     _make_agent(**kwargs)
 
 

@@ -1,4 +1,4 @@
-"""Tests of SacHerAgent: rewards and the critic loss by hand, training, train_eval."""
+"""Tests of SacHerAgent: the critic loss by hand on the relabeler's rewards, training, train_eval."""
 import math
 import os
 
@@ -9,8 +9,10 @@ from tf_agents.specs import tensor_spec
 from tf_agents.trajectories import time_step as ts
 from tf_agents.utils import common
 
-from c_learning import networks
+from c_learning import config
+from c_learning import relabel
 from c_learning.agents import sac_her_agent
+from c_learning.relabel import NO_OFFSET
 from c_learning.relabel import GoalSlice
 from c_learning.relabel import GoalType
 from c_learning.relabel import RelabeledTransition
@@ -32,19 +34,10 @@ pytestmark = pytest.mark.usefixtures('clear_gin')
 
 def _make_agent(critic_layers=(8,), actor_layers=(8,), **kwargs):
   kwargs.setdefault('gamma', GAMMA)
+  kwargs.setdefault('alpha_learning_rate', 1e-3)
   return sac_her_agent.SacHerAgent(
-      TIME_STEP_SPEC,
-      ACTION_SPEC,
-      actor_network=networks.build_actor_network(
-          OBS_SPEC, ACTION_SPEC, actor_layers),
-      critic_network=networks.build_critic_network(
-          OBS_SPEC, ACTION_SPEC, critic_layers),
-      actor_optimizer=tf.keras.optimizers.Adam(1e-3),
-      critic_optimizer=tf.keras.optimizers.Adam(1e-3),
-      alpha_learning_rate=1e-3,
-      obs_dim=STATE_DIM,
-      goal_slice=GOAL_SLICE,
-      **kwargs)
+      TIME_STEP_SPEC, ACTION_SPEC, actor_fc_layers=actor_layers, critic_fc_layers=critic_layers,
+      actor_learning_rate=1e-3, critic_learning_rate=1e-3, **kwargs)
 
 
 def _hand_batch():
@@ -65,7 +58,10 @@ def _hand_batch():
                          tf.float32),
       next_observation=tf.constant(np.concatenate([next_states, goals], -1)),
       goal_type=tf.constant([int(GoalType.NEXT), int(GoalType.FUTURE),
-                             int(GoalType.RANDOM), int(GoalType.RANDOM)]))
+                             int(GoalType.RANDOM), int(GoalType.RANDOM)]),
+      future_offset=tf.constant([1, 3, NO_OFFSET, NO_OFFSET]),
+      # What goal_fn's default reward, next_state_reward, gives these rows.
+      reward=relabel.next_state_reward(GOAL_SLICE(next_states), goals))
 
 
 def _random_batch(size=16, seed=0):
@@ -74,7 +70,9 @@ def _random_batch(size=16, seed=0):
       observation=tf.constant(rng.randn(size, OBS_WIDTH), tf.float32),
       action=tf.constant(rng.uniform(-1, 1, (size, 2)), tf.float32),
       next_observation=tf.constant(rng.randn(size, OBS_WIDTH), tf.float32),
-      goal_type=tf.constant(rng.randint(0, 5, size), tf.int32))
+      goal_type=tf.constant(rng.randint(0, 5, size), tf.int32),
+      future_offset=tf.constant(rng.randint(1, 5, size), tf.int32),
+      reward=tf.constant(rng.randint(0, 2, size), tf.float32))
 
 
 def _set_constant_critic(net, bias, action_kernel=None):
@@ -90,32 +88,10 @@ def _set_constant_critic(net, bias, action_kernel=None):
       v.assign(kernel)
 
 
-def test_rewards_next_state_and_threshold():
-  batch = _hand_batch()
-  agent = _make_agent()
-  np.testing.assert_array_equal(
-      agent.rewards(batch.observation, batch.next_observation).numpy(),
-      [1.0, 1.0, 0.0, 0.0])
-  # 'threshold' (0.05): the row 0.03 away is a success too; the far one not.
-  agent = _make_agent(reward_type='threshold')
-  np.testing.assert_array_equal(
-      agent.rewards(batch.observation, batch.next_observation).numpy(),
-      [1.0, 1.0, 1.0, 0.0])
-  agent = _make_agent(reward_type='threshold', reward_threshold=0.01)
-  np.testing.assert_array_equal(
-      agent.rewards(batch.observation, batch.next_observation).numpy(),
-      [1.0, 1.0, 0.0, 0.0])
-
-
-def test_rewards_are_one_on_relabeled_next_goals():
-  # The relabeler copies goal_slice(next state) into NEXT rows: exact equality.
-  rng = np.random.RandomState(1)
-  next_states = tf.constant(rng.randn(8, STATE_DIM), tf.float32)
-  goals = tf.concat([GOAL_SLICE(next_states[:4]),
-                     tf.constant(rng.randn(4, 2), tf.float32)], 0)
-  next_observations = tf.concat([next_states, goals], -1)
-  rewards = _make_agent().rewards(next_observations, next_observations)
-  np.testing.assert_array_equal(rewards.numpy(), [1.0] * 4 + [0.0] * 4)
+def test_hand_batch_rewards():
+  # The exact-equality reward of the relabeler's default: the two rows whose
+  # goal is the next state's goal dimensions.
+  np.testing.assert_array_equal(_hand_batch().reward.numpy(), [1.0, 1.0, 0.0, 0.0])
 
 
 @pytest.mark.parametrize('terminate_on_reward, expected', [
@@ -146,7 +122,7 @@ def test_critic_loss_by_hand(terminate_on_reward, expected):
   #   Critic 1: (0.25 + 0.25 + 0.25 + 0.25) / 4 = 0.25
   #   Critic 2: (2.25 + 2.25 + 0.25 + 0.25) / 4 = 1.25;  sum = 1.5.
   loss = agent.critic_loss(batch.observation, batch.action,
-                           batch.next_observation, next_actions=next_actions,
+                           batch.next_observation, batch.reward, next_actions=next_actions,
                            next_log_probs=next_log_probs).numpy()
   np.testing.assert_allclose(loss, expected, rtol=1e-5)
   # The same number from the formula, so a typo in the comment is caught.
@@ -165,7 +141,7 @@ def test_critic_loss_log_probs_default_to_the_actor():
   distribution, _ = agent.actor_network(batch.next_observation, step_type=(),
                                         network_state=())
   log_probs = distribution.log_prob(next_actions)
-  args = (batch.observation, batch.action, batch.next_observation)
+  args = (batch.observation, batch.action, batch.next_observation, batch.reward)
   implicit = agent.critic_loss(*args, next_actions=next_actions).numpy()
   explicit = agent.critic_loss(*args, next_actions=next_actions,
                                next_log_probs=log_probs).numpy()
@@ -199,22 +175,20 @@ def test_default_target_entropy_is_minus_action_dim():
 def test_discrete_action_spec_is_rejected():
   discrete = tensor_spec.BoundedTensorSpec((), tf.int32, 0, 3)
   with pytest.raises(ValueError, match='continuous .bounded.*got') as error:
-    sac_her_agent.SacHerAgent(
-        TIME_STEP_SPEC, discrete, actor_network=None, critic_network=None,
-        actor_optimizer=None, critic_optimizer=None,
-        obs_dim=STATE_DIM, goal_slice=GOAL_SLICE)
+    sac_her_agent.SacHerAgent(TIME_STEP_SPEC, discrete)
   # gin appends an 'In call to configurable' line; the message itself is one line.
   assert 'SAC+HER' in str(error.value).splitlines()[0]
 
 
-@pytest.mark.parametrize('kwargs, match', [
-    ({'gamma': 1.0}, 'gamma'),
-    ({'reward_type': 'dense'}, 'reward_type'),
-    ({'reward_threshold': 0.0}, 'reward_threshold'),
-])
-def test_bad_settings_are_rejected(kwargs, match):
-  with pytest.raises(ValueError, match=match):
-    _make_agent(**kwargs)
+def test_bad_settings_are_rejected():
+  with pytest.raises(config.ConfigError, match='gamma'):
+    _make_agent(gamma=1.0)
+
+
+def test_alpha_has_its_own_learning_rate():
+  agent = _make_agent(alpha_learning_rate=0.125)
+  assert float(agent._alpha_optimizer.learning_rate.numpy()) == 0.125
+  assert float(agent._actor_optimizer.learning_rate.numpy()) == pytest.approx(1e-3)
 
 
 @pytest.mark.parametrize('use_tf_function', [False, True])
@@ -302,11 +276,11 @@ def test_train_eval_runs_sac_her_and_writes_losses(tmp_path):
 def test_train_eval_accepts_a_split_c_learning_rejects(tmp_path):
   # Also: the agent's own gin knobs resolve through the shipped parser.
   bindings = _point_mass_bindings(0.8, 2) + [
-      'train_eval.num_eval_episodes = 0', 'SacHerAgent.reward_type = "threshold"']
-  with pytest.raises(ValueError, match='requires the two to sum to 0.5'):
+      'train_eval.num_eval_episodes = 0', 'goal_fn.reward = "threshold"']
+  with pytest.raises(config.ConfigError, match='requires the two to sum to 0.5'):
     helpers.run(tmp_path / 'c', [], _point_mass_bindings(0.8, 2, 'c_learning'))
   helpers.run(tmp_path / 'sac_her', [], bindings)
   assert any('critic_loss' in t for t in helpers.scalars(tmp_path / 'sac_her' / 'train'))
   operative = (tmp_path / 'sac_her' / 'operative.gin').read_text()
-  assert "SacHerAgent.reward_type = 'threshold'" in operative
+  assert "goal_fn.reward = 'threshold'" in operative
   assert 'goal_fn.relabel_next_prob = 0.8' in operative

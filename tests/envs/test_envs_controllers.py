@@ -5,6 +5,7 @@ import pytest
 
 from c_learning import envs
 from c_learning.envs import controllers
+from c_learning.envs import tasks
 
 SUCCESS_DISTANCE = 0.05
 
@@ -26,13 +27,13 @@ pytestmark = pytest.mark.usefixtures('clear_gin')
 def _final_distances(env_name, policy, episodes, seed=0):
   py_env = envs.load_py_environment(env_name, seed)
   finals = controllers.rollout(py_env, policy, episodes)
-  return np.array([controllers.task_distance(env_name, o) for o in finals])
+  return np.array([tasks.TASKS[env_name].distance(o) for o in finals])
 
 
 @pytest.mark.parametrize('env_name, episodes, fewest_successes', CASES)
 def test_controller_reaches_goals_and_random_policy_does_not(
     env_name, episodes, fewest_successes):
-  controller = _final_distances(env_name, controllers.CONTROLLERS[env_name],
+  controller = _final_distances(env_name, tasks.TASKS[env_name].controller,
                                 episodes)
   action_dim = 2 if env_name == 'point_mass' else 4
   random = _final_distances(env_name,
@@ -56,6 +57,6 @@ def test_push_controller_with_the_papers_wide_goals_and_random_init():
 
 def test_task_distance_measures_the_task_part():
   observation = np.array([1, 2, 3, 4, 5, 6, 1, 2, 3, 4, 5, 9], np.float32)
-  assert controllers.task_distance('sawyer_reach', observation) == 0.0
-  assert controllers.task_distance('sawyer_push', observation) == 3.0
-  assert controllers.task_distance('point_mass', [0, 0, 3, 4]) == 5.0
+  assert tasks.TASKS['sawyer_reach'].distance(observation) == 0.0
+  assert tasks.TASKS['sawyer_push'].distance(observation) == 3.0
+  assert tasks.TASKS['point_mass'].distance([0, 0, 3, 4]) == 5.0

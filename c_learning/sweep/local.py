@@ -3,15 +3,15 @@ import ctypes
 import ctypes.util
 import dataclasses
 import os
-import re
 import signal
 import subprocess
 import sys
 import time
 
+from c_learning import records
+
 DONE = 'DONE'  # written into a run's directory when its command exits 0
 LOG = 'train_eval.log'
-_PROGRESS = re.compile(rb'iteration (\d+)/(\d+)')
 
 
 @dataclasses.dataclass
@@ -28,10 +28,11 @@ class Job:
 
 
 def jobs_for(sweep, root, python=None):
-  """One Job a run: root/<run name>, the command started from the checkout's root."""
+  """One Job a run, in the run's directory under root (its name in the sweep's layout)."""
   python = python or sys.executable
-  return [Job(run.name, run.argv(os.path.join(os.path.abspath(root), run.name), python),
-              os.path.join(os.path.abspath(root), run.name)) for run in sweep.runs]
+  root = os.path.abspath(root)
+  return [Job(run.name, run.argv(run.run_dir(root), python), run.run_dir(root))
+          for run in sweep.runs]
 
 
 def run_jobs(jobs, workers, cwd=None, status_every=30.0, poll=0.2, out=None, on_exit=None):
@@ -146,13 +147,12 @@ def _summary(total, done, running, failed, pending):
 
 
 def _progress(running):
-  """'  | name 1200/3000000, ...' from the latest progress line in each running log."""
+  """'  | name 1200/3000000, ...': where each running run has got to, from its records."""
   parts = []
   for job in running:
-    match = None
-    for match in _PROGRESS.finditer(_tail_bytes(os.path.join(job.run_dir, LOG))):
-      pass
-    parts.append(job.name + (f' {int(match[1])}/{int(match[2])}' if match else ''))
+    latest = records.latest_progress(records.read(job.run_dir))
+    parts.append(job.name + (f' {latest["iteration"]}/{latest["num_iterations"]}'
+                             if latest else ''))
   return ('  | ' + ', '.join(parts)) if parts else ''
 
 

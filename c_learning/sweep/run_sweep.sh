@@ -147,7 +147,7 @@ run_one() {  # run_one INDEX: runs (or resumes, or skips) one run; returns its s
     sync_dir "$remote_dir" "$local_dir" || { log "$name: download failed"; return 1; }
   fi
   log "$name: running; log in $remote_dir/train_eval.log"
-  stop="$WORK/.stop-sync-$name"
+  stop="$WORK/.stop-sync-$1"  # by index: a tree layout's run names hold slashes
   rm -f "$stop"
   periodic_sync "$local_dir" "$remote_dir" "$stop" &
   syncer=$!

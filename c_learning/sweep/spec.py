@@ -1,4 +1,8 @@
-"""Sweep specs: load a YAML or Python spec and expand it into named train_eval runs."""
+"""Sweep specs: the one place where a sweep becomes named train_eval runs.
+
+load/expand read a YAML or Python spec (launch/sweep.py); build makes the runs from
+checked parts (expand, and benchmarks/learning.py from its flags).
+"""
 import dataclasses
 import hashlib
 import itertools
@@ -6,16 +10,23 @@ import os
 import re
 import runpy
 
-# The checkout's root: shipped task configs live in REPO/gin, and local runs start here.
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-GIN_DIR = os.path.join(REPO, 'gin')
+from c_learning import config
+from c_learning.sweep import layout as layout_lib
+
+# Shipped task configs: gin/ in a checkout, c_learning/gin/ in an installed package.
+GIN_DIR = config.SHIPPED_GIN_DIR
+# The folder holding gin/ (a checkout's root): gin files under it are named relative to
+# it, as the README writes them, and local runs start in it so that those names resolve.
+ROOT = os.path.dirname(GIN_DIR)
 ENTRY_MODULE = 'c_learning.train_eval'
 
-SPEC_KEYS = ('name', 'tasks', 'agents', 'seeds', 'bindings', 'sweep')
+SPEC_KEYS = ('name', 'tasks', 'agents', 'seeds', 'bindings', 'variants', 'sweep', 'layout')
 TASK_KEYS = ('name', 'gin_files', 'bindings')
+RESERVED = {'train_eval.random_seed': 'seeds', 'train_eval.agent_name': 'agents'}
 # Run names become directory names and gs:// object prefixes: keep to this set.
 _UNSAFE = re.compile(r'[^A-Za-z0-9._=-]+')
 _SAFE_NAME = re.compile(r'^[A-Za-z0-9][A-Za-z0-9._-]*$')
+_AGENT_NAME = re.compile(r'^[A-Za-z_][A-Za-z0-9_]*$')
 # A gin binding's left side: optional scope/, configurable, .parameter.
 _BINDING_KEY = re.compile(r'^[A-Za-z_][A-Za-z0-9_./]*\.[A-Za-z_][A-Za-z0-9_]*$')
 _MAX_NAME = 200  # under the 255-byte file-name limit, with room for suffixes
@@ -26,15 +37,35 @@ class SpecError(ValueError):
 
 
 @dataclasses.dataclass(frozen=True)
+class Task:
+  """A task: its name, the gin files that configure it and the bindings it adds."""
+  name: str
+  gin_files: tuple  # relative to ROOT for shipped configs, absolute otherwise
+  bindings: tuple = ()
+
+
+@dataclasses.dataclass(frozen=True)
+class Variant:
+  """A named set of gin bindings applied to every task and agent; the name '' is no variant."""
+  name: str = ''
+  bindings: tuple = ()
+
+
+@dataclasses.dataclass(frozen=True)
 class Run:
   """One train_eval run of a sweep."""
-  name: str
+  name: str  # its directory under the sweep's root ('/'-separated in the tree layout)
   task: str
   agent: str
   seed: int
-  gin_files: tuple  # repo-relative for shipped configs, absolute otherwise
+  gin_files: tuple  # relative to ROOT for shipped configs, absolute otherwise
   bindings: tuple  # 'key=value' gin bindings, applied in this order
   swept: tuple  # ((key, gin value text), ...) of the swept bindings
+  variant: str = ''
+
+  def run_dir(self, root):
+    """The run's directory: root/<name>."""
+    return os.path.join(root, *self.name.split('/'))
 
   def argv(self, root_dir, python='python', gin_dir=None):
     """The train_eval command line; gin_dir puts every gin file in that folder (cloud copies)."""
@@ -79,7 +110,7 @@ def load(path):
 
 
 def expand(raw, spec_dir='.', default_name='sweep'):
-  """Expands a spec mapping into a Sweep: tasks x agents x swept values x seeds."""
+  """Checks a spec mapping and expands it: tasks x variants x agents x swept values x seeds."""
   if not isinstance(raw, dict):
     raise SpecError(f'a spec is a mapping with keys {", ".join(SPEC_KEYS)}; '
                     f'got {type(raw).__name__}.')
@@ -94,30 +125,72 @@ def expand(raw, spec_dir='.', default_name='sweep'):
   tasks = [_task(t, spec_dir) for t in _nonempty_list(raw, 'tasks')]
   agents = _nonempty_list(raw, 'agents', default=['c_learning'])
   for agent in agents:
-    if not (isinstance(agent, str) and re.match(r'^[A-Za-z_][A-Za-z0-9_]*$', agent)):
+    if not (isinstance(agent, str) and _AGENT_NAME.match(agent)):
       raise SpecError(f'agents: {agent!r} is not an agent name (e.g. c_learning).')
   seeds = _nonempty_list(raw, 'seeds')
   for seed in seeds:
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
       raise SpecError(f'seeds: {seed!r} is not a non-negative integer.')
   fixed = _bindings(raw.get('bindings', []), 'bindings')
+  variants = _variants(raw.get('variants', {}))
   grid = _grid(raw.get('sweep', {}))
-  _check_keys(fixed, grid, tasks)
-  _unique('tasks', [t[0] for t in tasks])
+  layout = raw.get('layout', 'flat')
+  if layout not in layout_lib.LAYOUTS:
+    raise SpecError(f'layout: {layout!r} is unknown; allowed: {", ".join(layout_lib.LAYOUTS)}.')
+  _check_keys(fixed, grid, tasks, variants)
+  _unique('tasks', [t.name for t in tasks])
   _unique('agents', agents)
   _unique('seeds', seeds)
+  return build(name, tasks, agents, seeds, fixed, variants, grid, layout)
 
-  short = _short_keys([key for key, _ in grid])
-  runs = []
-  for (task, gin_files, task_bindings), agent, values, seed in itertools.product(
-      tasks, agents, itertools.product(*[v for _, v in grid]), seeds):
-    swept = tuple(zip([key for key, _ in grid], values))
-    bindings = (fixed + task_bindings + [f'train_eval.agent_name="{agent}"']
-                + [f'{k}={v}' for k, v in swept] + [f'train_eval.random_seed={seed}'])
-    fields = [task, agent] + [f'{short[k]}={_safe(v)}' for k, v in swept] + [f'seed={seed}']
-    runs.append(Run('-'.join(_safe(f) for f in fields), task, agent, seed,
-                    tuple(gin_files), tuple(bindings), swept))
-  return Sweep(name, tuple(_unique_names(runs)))
+
+def build(name, tasks, agents, seeds, bindings=(), variants=(), grid=(), layout='flat',
+          derive=None):
+  """The Sweep of tasks x variants x agents x grid values x seeds, in that order.
+
+  A run's bindings are, in this order (a later one wins in gin): `bindings`, the task's,
+  the variant's, its swept values, what `derive` adds, train_eval.agent_name and
+  train_eval.random_seed. The parts are trusted: expand and the callers check them.
+
+  Args:
+    name: the sweep's name.
+    tasks: Task objects.
+    agents: agent names.
+    seeds: non-negative ints.
+    bindings: 'key=value' gin bindings of every run.
+    variants: Variant objects; none is one variant without a name or bindings.
+    grid: [(key, [gin value text, ...]), ...]: every combination of these values.
+    layout: how runs are named and placed under the sweep's root (layout.run_name).
+    derive: derive(task, variant, bindings) -> more bindings, computed from the run's others
+      (e.g. a budget read from its config); called once a task, variant and grid point,
+      before the sweep is returned, so that a bad config stops it before anything runs.
+  """
+  variants = list(variants) or [Variant()]
+  keys = [key for key, _ in grid]
+  short = _short_keys(keys)
+  derived = {}
+  made = []
+  for task, variant, agent, values, seed in itertools.product(
+      tasks, variants, agents, itertools.product(*[v for _, v in grid]), seeds):
+    swept = tuple(zip(keys, values))
+    shared = (tuple(bindings) + tuple(task.bindings) + tuple(variant.bindings)
+              + tuple(f'{k}={v}' for k, v in swept))
+    if derive is not None:
+      if (task, variant, swept) not in derived:
+        derived[task, variant, swept] = tuple(derive(task, variant, shared))
+      shared += derived[task, variant, swept]
+    run_bindings = shared + (f'train_eval.agent_name="{agent}"', f'train_eval.random_seed={seed}')
+    detail = ([_safe(variant.name)] if variant.name else []) + [
+        _safe(f'{short[k]}={_safe(v)}') for k, v in swept]
+    made.append((Run('', task.name, agent, seed, tuple(task.gin_files), run_bindings, swept,
+                     variant.name), detail))
+  return Sweep(name, tuple(_named(made, layout)))
+
+
+def shipped_tasks():
+  """Task names that have a config in gin/ (base.gin is not a task)."""
+  return sorted(f[:-4] for f in os.listdir(GIN_DIR)
+                if f.endswith('.gin') and f != 'base.gin')
 
 
 def gin_value(value, where):
@@ -145,7 +218,7 @@ def _nonempty_list(raw, key, default=None):
 
 
 def _task(entry, spec_dir):
-  """(name, gin files, bindings) of a tasks: entry: a shipped task, a .gin path or a mapping."""
+  """The Task of a tasks: entry: a shipped task, a .gin path or a mapping."""
   if isinstance(entry, dict):
     unknown = sorted(set(entry) - set(TASK_KEYS))
     if unknown or 'name' not in entry:
@@ -157,24 +230,18 @@ def _task(entry, spec_dir):
     files = entry.get('gin_files', [])
     if not isinstance(files, list):
       raise SpecError(f'tasks: {name}: gin_files must be a list.')
-    return (name, [_gin_path(f, spec_dir) for f in files],
-            _bindings(entry.get('bindings', []), f'tasks: {name}: bindings'))
+    return Task(name, tuple(_gin_path(f, spec_dir) for f in files),
+                tuple(_bindings(entry.get('bindings', []), f'tasks: {name}: bindings')))
   if not isinstance(entry, str):
     raise SpecError(f'tasks: {entry!r} is neither a task name, a .gin path nor a mapping.')
   if entry.endswith('.gin'):
     path = _gin_path(entry, spec_dir)
-    return os.path.splitext(os.path.basename(path))[0], [path], []
+    return Task(os.path.splitext(os.path.basename(path))[0], (path,))
   if entry in shipped_tasks():
-    return entry, [os.path.join('gin', entry + '.gin')], []
+    return Task(entry, (os.path.join('gin', entry + '.gin'),))
   raise SpecError(f'tasks: unknown task {entry!r}; allowed: {", ".join(shipped_tasks())} '
                   '(gin/<task>.gin), a path to a .gin file, or a mapping '
                   '{name, gin_files, bindings} (e.g. for point_mass).')
-
-
-def shipped_tasks():
-  """Task names that have a config in gin/ (base.gin is not a task)."""
-  return sorted(f[:-4] for f in os.listdir(GIN_DIR)
-                if f.endswith('.gin') and f != 'base.gin')
 
 
 def _gin_path(path, spec_dir):
@@ -184,8 +251,8 @@ def _gin_path(path, spec_dir):
   for candidate in (path, os.path.join(spec_dir, path), os.path.join(GIN_DIR, path)):
     if os.path.isfile(candidate):
       full = os.path.realpath(candidate)
-      # Repo files stay relative so that command lines read like the README's.
-      inside = os.path.relpath(full, os.path.realpath(REPO))
+      # Files under ROOT stay relative so that command lines read like the README's.
+      inside = os.path.relpath(full, os.path.realpath(ROOT))
       return full if inside.startswith('..') else inside
   raise SpecError(f'gin file {path!r}: no such file (looked in the working directory, '
                   f'{spec_dir} and {GIN_DIR}).')
@@ -207,6 +274,21 @@ def _bindings(value, where):
   for key, _ in items:
     _check_key(key, where)
   return [f'{k}={v}' for k, v in items]
+
+
+def _variants(value):
+  """[Variant, ...] from the variants: mapping of name to bindings (a list or a mapping)."""
+  if not isinstance(value, dict):
+    raise SpecError(f'variants: expected a mapping of variant name to its bindings, '
+                    f'got {value!r}.')
+  variants = []
+  for name, bindings in value.items():
+    # A tree layout's discovery reads seed_<n> folders as runs: a variant must not look like one.
+    if not (isinstance(name, str) and _SAFE_NAME.match(name)) or name.startswith('seed_'):
+      raise SpecError(f'variants: name {name!r} must be letters, digits, ".", "_", "-", '
+                      'not starting with seed_.')
+    variants.append(Variant(name, tuple(_bindings(bindings or [], f'variants: {name}'))))
+  return variants
 
 
 def _grid(value):
@@ -231,18 +313,21 @@ def _check_key(key, where):
                     'train_eval.batch_size.')
 
 
-def _check_keys(fixed, grid, tasks):
-  """Seeds and agents have their own lists; a key is either fixed or swept, never both."""
-  reserved = {'train_eval.random_seed': 'seeds', 'train_eval.agent_name': 'agents'}
-  fixed_keys = {b.split('=', 1)[0] for b in fixed}
-  task_keys = {b.split('=', 1)[0] for _, _, bindings in tasks for b in bindings}
-  for key in fixed_keys | task_keys | {k for k, _ in grid}:
-    if key in reserved:
-      raise SpecError(f'{key} is set by the spec\'s {reserved[key]}: list; '
-                      'remove it from bindings/sweep.')
+def _check_keys(fixed, grid, tasks, variants):
+  """Seeds and agents have their own lists; a swept key is swept only."""
+  def keys(bindings):
+    return {b.split('=', 1)[0] for b in bindings}
+  fixed_keys = keys(fixed)
+  task_keys = set().union(*[keys(t.bindings) for t in tasks])
+  variant_keys = set().union(*[keys(v.bindings) for v in variants])
+  for key in fixed_keys | task_keys | variant_keys | {k for k, _ in grid}:
+    if key in RESERVED:
+      raise SpecError(f'{key} is set by the spec\'s {RESERVED[key]}: list; '
+                      'remove it from bindings/variants/sweep.')
   for key, _ in grid:
-    if key in fixed_keys or key in task_keys:
-      raise SpecError(f'sweep: {key} is also a fixed binding; keep it in one place.')
+    if key in fixed_keys | task_keys | variant_keys:
+      kind = 'fixed' if key in fixed_keys | task_keys else 'variant'
+      raise SpecError(f'sweep: {key} is also a {kind} binding; keep it in one place.')
 
 
 def _unique(where, values):
@@ -267,16 +352,27 @@ def _safe(text):
   return _UNSAFE.sub('_', text).strip('_') or 'empty'
 
 
-def _unique_names(runs):
-  """Makes names that collide after sanitising (or are too long) unique with a short hash."""
+def _named(made, layout):
+  """The runs named by the layout, with a hash where a name collides or is too long."""
+  def name(run, detail):
+    return layout_lib.run_name(layout, _safe(run.task), _safe(run.agent), '-'.join(detail),
+                               run.seed)
   counts = {}
-  for run in runs:
-    counts[run.name] = counts.get(run.name, 0) + 1
-  fixed = []
-  for run in runs:
-    if counts[run.name] > 1 or len(run.name) > _MAX_NAME:
-      digest = hashlib.sha1(repr((run.task, run.agent, run.swept, run.seed)).encode())
-      name = f'{run.name[:_MAX_NAME - 9]}-{digest.hexdigest()[:8]}'
-      run = dataclasses.replace(run, name=name)
-    fixed.append(run)
-  return fixed
+  for run, detail in made:
+    counts[name(run, detail)] = counts.get(name(run, detail), 0) + 1
+  runs = []
+  for run, detail in made:
+    full = name(run, detail)
+    # The flat layout's names are whole folder names; the tree's long part is its detail folder.
+    long = len(full if layout == 'flat' else '-'.join(detail)) > _MAX_NAME
+    if counts[full] > 1 or long:
+      identity = (run.task, run.agent, run.swept, run.seed) + (
+          (run.variant,) if run.variant else ())
+      digest = hashlib.sha1(repr(identity).encode()).hexdigest()[:8]
+      if layout == 'flat':
+        full = f'{full[:_MAX_NAME - 9]}-{digest}'
+      else:
+        detail_text = '-'.join(detail)[:_MAX_NAME - 9]
+        full = name(run, [detail_text, digest] if detail_text else [digest])
+    runs.append(dataclasses.replace(run, name=full))
+  return runs

@@ -6,10 +6,9 @@ import shlex
 import shutil
 import subprocess
 
-from launch import spec as spec_lib
+from c_learning.sweep import spec as spec_lib
 
-TEMPLATE = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'templates',
-                        'run_sweep.sh')
+TEMPLATE = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'run_sweep.sh')
 BATCH_MOUNT = '/mnt/disks/sweep'  # where a Batch task sees the sweep's bucket folder
 LABEL = 'c-learning-sweep'
 _BUCKET = re.compile(r'^gs://[a-z0-9][a-z0-9._-]{1,220}[a-z0-9](/[A-Za-z0-9._=-]+)*/?$')
@@ -104,7 +103,7 @@ def gin_files_to_upload(sweep):
       raise LaunchError(f'gin files {other} and {path} share a name; the cloud copies put all '
                         'gin files in one folder: rename one.')
   # Paths relative to the checkout are given relative to it, whatever the working directory.
-  return [p if os.path.isabs(p) else os.path.join(spec_lib.REPO, p) for p in files]
+  return [p if os.path.isabs(p) else os.path.join(spec_lib.ROOT, p) for p in files]
 
 
 def gce_plan(sweep, args):

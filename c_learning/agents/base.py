@@ -1,0 +1,75 @@
+"""The agent contract: a TFAgent that trains on relabeled batches and says which relabeling it accepts."""
+import tensorflow as tf
+from tf_agents.agents import tf_agent
+from tf_agents.utils import common
+from tf_agents.utils import eager_utils
+
+from c_learning.relabel import RelabeledTransition
+
+
+def training_data_spec(time_step_spec, action_spec):
+  """The spec of one row of a RelabeledTransition batch for these env specs."""
+  return RelabeledTransition(
+      observation=time_step_spec.observation,
+      action=action_spec,
+      next_observation=time_step_spec.observation,
+      goal_type=tf.TensorSpec((), tf.int32, name='goal_type'),
+      future_offset=tf.TensorSpec((), tf.int32, name='future_offset'),
+      reward=tf.TensorSpec((), tf.float32, name='reward'))
+
+
+class GoalConditionedAgent(tf_agent.TFAgent):
+  """What every agent of the package is: a TFAgent on RelabeledTransition batches ([B] outer dimension).
+
+  A subclass is one file and one line in c_learning.agents.AGENTS. The registry
+  calls it as Agent(time_step_spec, action_spec, gamma=..., debug_summaries=...,
+  summarize_grads_and_vars=..., train_step_counter=...); every other setting
+  is a gin binding on the subclass itself. Its losses are public methods, and
+  its _train returns LossInfo(loss, extra=a NamedTuple of named losses).
+  """
+
+  # How error messages name the algorithm.
+  ALGORITHM = 'This agent'
+
+  @classmethod
+  def check_relabeling(cls, relabeler):
+    """Raises config.ConfigError where the agent's theory rules out `relabeler`'s goal split; any split by default."""
+    del relabeler
+
+  def _check_experience(self, experience):
+    if not isinstance(experience, RelabeledTransition):
+      raise TypeError(
+          f'{type(self).__name__} trains on c_learning.relabel.RelabeledTransition '
+          f'batches; got {type(experience).__name__}.')
+
+  def _batch_mean(self, per_row, weights):
+    """The batch mean of per-row losses, each scaled by its optional sample weight."""
+    return common.aggregate_losses(per_example_loss=per_row, sample_weight=weights).total_loss
+
+  def _check_finite(self, loss, name):
+    """Returns `loss`; fails the step, naming the agent and the loss, if it is inf or nan."""
+    tf.debugging.check_numerics(loss, f'{self.ALGORITHM} {name} is inf or nan.')
+    return loss
+
+  def _minimize(self, loss_fn, variables, optimizer, gradient_clipping=None):
+    """Takes one gradient step on loss_fn() over variables (norms clipped to gradient_clipping); returns the loss."""
+    with tf.GradientTape(watch_accessed_variables=False) as tape:
+      tape.watch(variables)
+      loss = loss_fn()
+    grads_and_vars = list(zip(tape.gradient(loss, variables), variables))
+    if gradient_clipping is not None:
+      grads_and_vars = eager_utils.clip_gradient_norms(grads_and_vars, gradient_clipping)
+    if self._summarize_grads_and_vars:
+      eager_utils.add_variables_summaries(grads_and_vars, self.train_step_counter)
+      eager_utils.add_gradients_summaries(grads_and_vars, self.train_step_counter)
+    optimizer.apply_gradients(grads_and_vars)
+    return loss
+
+  def _finish_train_step(self, losses):
+    """Writes each loss of the NamedTuple `losses` as Losses/<name> and counts the step; returns the LossInfo."""
+    if self.summaries_enabled:
+      with tf.name_scope('Losses'):
+        for name, value in losses._asdict().items():
+          tf.compat.v2.summary.scalar(name=name, data=value, step=self.train_step_counter)
+    self.train_step_counter.assign_add(1)
+    return tf_agent.LossInfo(loss=tf.add_n(list(losses)), extra=losses)

@@ -1,0 +1,73 @@
+"""One record per task: how to build it, how its observation is laid out, what success is."""
+import dataclasses
+from typing import Callable, Optional, Tuple
+
+import numpy as np
+from tf_agents.environments import py_environment
+
+from c_learning import relabel
+from c_learning.envs import controllers
+from c_learning.envs import point_mass
+from c_learning.envs import sawyer
+
+
+@dataclasses.dataclass(frozen=True)
+class TaskSpec:
+  """A goal-conditioned task.
+
+  Its environment's observation is concat(state, goal): the state is state_dim
+  wide, the goal goal_dim wide, and the goal lives in the state dimensions
+  [goal_offset, goal_offset + goal_dim) (where a state reaches the goal). The
+  package's own tasks have goals shaped like the whole state (goal_offset 0);
+  a gymnasium dict-goal task's state is concat(observation, achieved_goal).
+  obs_to_goal picks dimensions of the goal, so goal_slice() says which state
+  dimensions a run's goals constrain.
+  """
+  name: str
+  # seed -> a time-limited PyEnvironment (a module-level function: parallel
+  # envs build it in their own processes).
+  load: Callable[[int], py_environment.PyEnvironment]
+  state_dim: int
+  goal_dim: int
+  goal_offset: int = 0
+  # The state dimensions [start, end) whose distance to the goal's decides success.
+  success_dims: Tuple[int, int] = (0, 0)
+  success_threshold: float = 0.05
+  # A scripted policy of the full observation (concat(state, goal)) that solves the task.
+  controller: Optional[Callable] = None
+
+  def goal_slice(self, goal_dims=None):
+    """The state dimensions that the goal dimensions `goal_dims` (a relabel.GoalSlice; None: all) constrain."""
+    goal_dims = goal_dims or relabel.GoalSlice()
+    start, end = goal_dims.resolve(self.goal_dim)
+    if self.goal_offset == 0:
+      return goal_dims  # goal and state dimensions coincide; keep the user's slice as given
+    return relabel.GoalSlice(self.goal_offset + start, self.goal_offset + end)
+
+  def distance(self, observation):
+    """How far a full observation's state is from its goal in the success dimensions."""
+    observation = np.asarray(observation, np.float64)
+    start, end = self.success_dims
+    goal_start, goal_end = start - self.goal_offset, end - self.goal_offset
+    goal = observation[self.state_dim:]
+    return float(np.linalg.norm(observation[start:end] - goal[goal_start:goal_end]))
+
+
+def _sawyer(name, loader, controller, success_dims):
+  return TaskSpec(name, loader, state_dim=sawyer.OBS_DIM, goal_dim=sawyer.OBS_DIM,
+                  success_dims=success_dims, success_threshold=0.05, controller=controller)
+
+
+# The package's own tasks. Success: the hand for reach, the object for the
+# other Sawyer tasks, the point for point_mass.
+TASKS = {spec.name: spec for spec in [
+    _sawyer('sawyer_reach', sawyer.load_sawyer_reach, controllers.reach, (0, 3)),
+    _sawyer('sawyer_push', sawyer.load_sawyer_push, controllers.push, (3, 6)),
+    _sawyer('sawyer_drawer', sawyer.load_sawyer_drawer, controllers.drawer, (3, 6)),
+    _sawyer('sawyer_window', sawyer.load_sawyer_window, controllers.window, (3, 6)),
+    _sawyer('sawyer_faucet', sawyer.load_sawyer_faucet, controllers.faucet, (3, 6)),
+    TaskSpec('point_mass', point_mass.load_point_mass, state_dim=point_mass.OBS_DIM,
+             goal_dim=point_mass.OBS_DIM, success_dims=(0, point_mass.OBS_DIM),
+             success_threshold=point_mass.SUCCESS_THRESHOLD,
+             controller=controllers.point_mass_controller),
+]}

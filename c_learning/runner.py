@@ -1,0 +1,345 @@
+"""One run in root_dir, as a class whose methods read top to bottom (as Dopamine's Runner does).
+
+train_eval (the gin configurable `train_eval.*`) hands its settings to
+Runner(root_dir, settings).run(): build, restore, initial collection, then
+iterations (a loop strategy of c_learning.loops) with summaries, evaluations,
+progress lines and checkpoints at their intervals, then the final save.
+"""
+import os
+import time
+import types
+
+from absl import logging
+import tensorflow as tf
+from tf_agents.drivers import dynamic_episode_driver
+from tf_agents.metrics import tf_metrics
+from tf_agents.policies import greedy_policy
+from tf_agents.policies import random_tf_policy
+from tf_agents.utils import common
+
+from c_learning import agents
+from c_learning import config
+from c_learning import envs
+from c_learning import loops
+from c_learning import metrics
+from c_learning import policy_export
+from c_learning import records
+from c_learning import relabel
+from c_learning import replay
+from c_learning import seeding
+
+
+class Runner:
+  """Trains and evaluates one agent on one task; every setting is one of train_eval's arguments."""
+
+  def __init__(self, root_dir, settings):
+    self._root_dir = os.path.expanduser(root_dir)
+    self._settings = types.SimpleNamespace(**settings)
+    self._last_eval = {}
+
+  def run(self):
+    """The whole run; returns the last evaluation's metrics as a dict of name -> float."""
+    settings = self._settings
+    seeding.seed_everything(settings.random_seed)
+    self._build()
+    self._restore()
+    with self._train_writer.as_default():
+      self._collect_initial_steps()
+      if settings.num_eval_episodes > 0:
+        self._evaluate()
+      config.write_operative_config(self._root_dir)
+      self._loop.prepare(self._iteration())
+      self._iterate()
+      self._finish()
+    self._close()
+    return self._last_eval
+
+  # Build: everything a user's setting can break, before any work is done.
+
+  def _build(self):
+    settings = self._settings
+    self._open_outputs()
+    self._global_step = tf.Variable(0, dtype=tf.int64, trainable=False, name='global_step')
+    with config.required_bindings_as_config_errors():
+      _check_settings(settings)
+      self._build_task()
+      self._agent = agents.create(
+          settings.agent_name, self._train_env.time_step_spec(), self._train_env.action_spec(),
+          relabeler=self._relabeler, gamma=settings.gamma, train_step_counter=self._global_step,
+          debug_summaries=settings.debug_summaries,
+          summarize_grads_and_vars=settings.summarize_grads_and_vars)
+      self._agent.initialize()
+      self._replay_buffer = replay.GoalReplayBuffer(
+          self._train_env.observation_spec(), self._train_env.action_spec(),
+          batch_size=self._train_env.batch_size,
+          max_length=max(1, settings.replay_buffer_capacity // self._train_env.batch_size),
+          gamma=settings.gamma, max_future_steps=settings.max_future_steps,
+          seed=settings.random_seed)
+      self._build_metrics()
+
+  def _open_outputs(self):
+    flush_millis = self._settings.summaries_flush_secs * 1000
+    self._train_writer = tf.summary.create_file_writer(
+        os.path.join(self._root_dir, 'train'), flush_millis=flush_millis)
+    self._eval_writer = tf.summary.create_file_writer(
+        os.path.join(self._root_dir, 'eval'), flush_millis=flush_millis)
+    self._records = records.Writer(self._root_dir)
+
+  def _build_task(self):
+    """The train and eval envs, the goals' state dimensions and the relabeler."""
+    settings = self._settings
+    goal_dims = relabel.obs_to_goal()
+    self._train_env, self._eval_env, self._state_dim = envs.load(
+        settings.env_name, goal_slice=goal_dims, seed=settings.random_seed,
+        num_train_envs=settings.num_parallel_envs)
+    task = envs.task_spec(settings.env_name)
+    self._goal_slice = task.goal_slice(goal_dims)  # in state dimensions
+    self._success_threshold = (task.success_threshold if settings.success_threshold is None
+                               else settings.success_threshold)
+    self._relabeler = relabel.goal_fn(self._goal_slice, self._state_dim)
+
+  def _build_metrics(self):
+    settings = self._settings
+    buffer_size = max(1, settings.num_eval_episodes)
+    self._env_steps = tf_metrics.EnvironmentSteps()
+    self._train_metrics = [
+        tf_metrics.NumberOfEpisodes(), self._env_steps,
+        tf_metrics.AverageEpisodeLengthMetric(batch_size=self._train_env.batch_size),
+        self._distance_metrics(self._train_env.batch_size, buffer_size),
+    ]
+    self._eval_distance = self._distance_metrics(self._eval_env.batch_size, buffer_size)
+
+  def _distance_metrics(self, batch_size, buffer_size):
+    return metrics.GoalDistanceMetrics(
+        self._state_dim, self._goal_slice, batch_size=batch_size, buffer_size=buffer_size,
+        success_threshold=self._success_threshold, log_subset=self._settings.log_subset,
+        prefix='Metrics')
+
+  # Restore: the newest checkpoint, then the parts that run from it.
+
+  def _restore(self):
+    settings = self._settings
+    parts = dict(agent=self._agent, global_step=self._global_step, metrics=self._train_metrics)
+    if settings.checkpoint_replay_buffer:
+      parts['replay_buffer'] = self._replay_buffer
+    # One checkpoint holds everything, so a run killed between saves never
+    # resumes with an agent and a buffer from different steps.
+    self._checkpointer = common.Checkpointer(
+        ckpt_dir=os.path.join(self._root_dir, 'train', 'checkpoints'), max_to_keep=1, **parts)
+    self._checkpointer.initialize_or_restore()
+    self._resumed_at = int(self._global_step.numpy())
+    self._records.start(self._iteration(), settings.num_iterations, self._resumed_at,
+                        self._env_step_count())
+    self._build_drivers_and_loop()
+
+  def _build_drivers_and_loop(self):
+    """The initial and eval drivers, the exporter and the loop, as traced functions."""
+    settings = self._settings
+    parts = loops.LoopParts(
+        self._agent, self._train_env, self._replay_buffer, self._relabeler,
+        self._train_metrics, self._train_step_fn(), settings.batch_size,
+        settings.collect_steps_per_iteration, settings.train_steps_per_iteration,
+        settings.random_seed, settings.use_tf_functions)
+    initial_policy = random_tf_policy.RandomTFPolicy(self._train_env.time_step_spec(),
+                                                     self._train_env.action_spec())
+    if self._resumed_at > 0 and not settings.checkpoint_replay_buffer:
+      # Nothing random to redo: refill the empty buffer with the trained policy.
+      initial_policy = self._agent.collect_policy
+    self._initial_policy_name = type(initial_policy).__name__
+    initial_driver = parts.collect_driver(initial_policy, settings.initial_collect_steps)
+    eval_policy = greedy_policy.GreedyPolicy(self._agent.policy)
+    eval_driver = dynamic_episode_driver.DynamicEpisodeDriver(
+        self._eval_env, eval_policy, observers=[self._eval_distance],
+        num_episodes=settings.num_eval_episodes)
+    self._exporter = (policy_export.PolicyExporter(self._root_dir, eval_policy, self._global_step)
+                      if settings.export_policy else None)
+    self._loop = loops.create(settings.loop, parts, settings.overlap_collection)
+    self._run_initial, self._run_eval = (
+        parts.maybe_traced(seeding.seeded(driver.run, settings.random_seed, name))
+        for driver, name in ((initial_driver, 'initial'), (eval_driver, 'eval')))
+
+  def _train_step_fn(self):
+    """agent.train, or with xla_train_step, the same step compiled by XLA."""
+    if not self._settings.xla_train_step:
+      return self._agent.train
+    # Summary ops cannot be compiled: the step is traced with summaries off, and
+    # the traced iteration around it checks and writes its losses instead.
+    def train_without_summaries(batch):
+      with tf.summary.record_if(False):
+        return self._agent.train(batch)
+    compiled = tf.function(train_without_summaries, jit_compile=True)
+
+    def train_step(batch):
+      loss_info = compiled(batch)
+      _check_and_summarize_losses(loss_info, self._global_step - 1,
+                                  self._settings.summary_interval)
+      return loss_info
+    return train_step
+
+  # Initial collection.
+
+  def _collect_initial_steps(self):
+    if self._replay_buffer.num_frames() == 0:
+      logging.info('Collecting %d initial steps with %s.', self._settings.initial_collect_steps,
+                   self._initial_policy_name)
+      self._run_initial()
+    else:
+      logging.info('Resumed at train step %d with %d transitions in the replay buffer.',
+                   self._resumed_at, int(self._replay_buffer.num_frames()))
+
+  # Iterate.
+
+  def _iterate(self):
+    """Iterations until num_iterations, a traced call at a time, with what is due after each call."""
+    settings = self._settings
+    iteration = self._iteration()
+    progress = ProgressLog(settings.num_iterations, iteration)
+    intervals = [settings.summary_interval, settings.log_interval,
+                 settings.train_checkpoint_interval]
+    if settings.num_eval_episodes > 0:
+      intervals.append(settings.eval_interval)
+    record_losses = lambda: tf.math.equal(self._global_step % settings.summary_interval, 0)
+    while iteration < settings.num_iterations:
+      count = iterations_in_next_call(iteration, settings.iterations_per_call,
+                                      settings.num_iterations, intervals)
+      # The agent's loss summaries are written inside the traced train step.
+      with tf.summary.record_if(record_losses):
+        loss_info = self._loop.run(iteration, count)
+      iteration += count
+      self._after_call(iteration, loss_info, progress)
+
+  def _after_call(self, iteration, loss_info, progress):
+    """Train summaries, an evaluation, a progress line and a checkpoint, where their interval ends."""
+    settings = self._settings
+    if iteration % settings.summary_interval == 0:
+      for metric in self._train_metrics:
+        metric.tf_summaries(train_step=self._global_step, step_metrics=self._train_metrics[:2])
+    if iteration % settings.eval_interval == 0 and settings.num_eval_episodes > 0:
+      self._evaluate()
+    if iteration % settings.log_interval == 0:
+      self._log_progress(iteration, loss_info, progress)
+    if iteration % settings.train_checkpoint_interval == 0:
+      self._save()
+
+  def _log_progress(self, iteration, loss_info, progress):
+    settings = self._settings
+    rate = progress.log(iteration, self._env_step_count(), loss_info, self._last_eval)
+    self._records.progress(
+        iteration, settings.num_iterations, int(self._global_step.numpy()),
+        self._env_step_count(), rate,
+        {name: float(value) for name, value in loss_info.extra._asdict().items()})
+    tf.summary.scalar('global_steps_per_sec', rate, step=self._global_step)
+    tf.summary.scalar('Metrics/PhysicsBlowups', envs.physics_blowups(self._train_env),
+                      step=self._global_step)
+
+  # Evaluate.
+
+  def _evaluate(self):
+    """num_eval_episodes greedy episodes on the eval env: summaries, a record and a log line."""
+    self._eval_distance.reset()
+    self._run_eval()
+    results = self._eval_distance.result_dict()
+    self._records.evaluation(self._iteration(), int(self._global_step.numpy()),
+                             self._env_step_count(), results)
+    with self._eval_writer.as_default():
+      self._eval_distance.tf_summaries(train_step=self._global_step)
+      self._eval_writer.flush()
+    logging.info('eval at iteration %d: %s', self._iteration(),
+                 ', '.join(f'{k}={v:.4f}' for k, v in results.items()))
+    self._last_eval = results
+
+  # Save and export.
+
+  def _save(self):
+    """A checkpoint of everything, and the greedy policy as a SavedModel beside it."""
+    self._checkpointer.save(global_step=self._global_step.numpy())
+    if self._exporter:
+      self._exporter.export()
+
+  def _finish(self):
+    """The last checkpoint and evaluation where the last interval did not end at the run's end."""
+    settings = self._settings
+    iteration = self._iteration()
+    if int(self._global_step.numpy()) > self._resumed_at:
+      if iteration % settings.train_checkpoint_interval:
+        self._save()
+      if settings.num_eval_episodes > 0 and iteration % settings.eval_interval:
+        self._evaluate()
+    elif self._exporter and self._resumed_at > 0 and not self._exporter.exists():
+      self._exporter.export()  # a finished run from before export_policy, started again
+
+  def _close(self):
+    config.write_operative_config(self._root_dir)
+    self._train_writer.flush()
+    self._eval_writer.flush()
+    self._train_env.close()  # stops the processes of parallel envs
+    self._records.end(self._iteration(), self._settings.num_iterations,
+                      int(self._global_step.numpy()), self._env_step_count(), self._last_eval)
+
+  def _iteration(self):
+    return int(self._global_step.numpy()) // self._settings.train_steps_per_iteration
+
+  def _env_step_count(self):
+    return int(self._env_steps.result())
+
+
+def _check_settings(settings):
+  """Fails with one line on loop settings that cannot run."""
+  if not (isinstance(settings.num_parallel_envs, int) and settings.num_parallel_envs >= 1):
+    raise config.ConfigError(f'train_eval.num_parallel_envs={settings.num_parallel_envs!r}: '
+                             'must be an int >= 1.')
+  if settings.collect_steps_per_iteration % settings.num_parallel_envs:
+    raise config.ConfigError(
+        f'train_eval.collect_steps_per_iteration={settings.collect_steps_per_iteration} must '
+        f'be a multiple of train_eval.num_parallel_envs={settings.num_parallel_envs} (every '
+        'env steps once a driver step).')
+  if not (isinstance(settings.iterations_per_call, int) and settings.iterations_per_call >= 1):
+    raise config.ConfigError(f'train_eval.iterations_per_call={settings.iterations_per_call!r}: '
+                             'must be an int >= 1.')
+  if settings.loop not in loops.LOOPS:
+    raise config.ConfigError(f'train_eval.loop={settings.loop!r} is unknown; valid loops: '
+                             f'{", ".join(loops.LOOPS)}.')
+
+
+def iterations_in_next_call(iteration, iterations_per_call, num_iterations, intervals):
+  """iterations_per_call, or fewer where the run or one of `intervals` ends sooner."""
+  next_stop = min([num_iterations] + [(iteration // i + 1) * i for i in intervals])
+  return min(iterations_per_call, next_stop - iteration)
+
+
+def _check_and_summarize_losses(loss_info, train_step, summary_interval):
+  """What an XLA-compiled step cannot do itself: fail on a non-finite loss, write Losses/<name>."""
+  for name, value in loss_info.extra._asdict().items():
+    # XLA drops the agents' check_numerics; the traced call around the step keeps it.
+    value = tf.debugging.check_numerics(value, f'{name} is inf or nan (XLA train step).')
+    # Same tags and steps as the agents' summaries (the step's counter before its increment).
+    with tf.summary.record_if(tf.equal(train_step % summary_interval, 0)):
+      tf.summary.scalar(f'Losses/{name}', value, step=train_step)
+
+
+class ProgressLog:
+  """One line at log_interval: iteration, env steps/s, ETA, losses and the latest eval."""
+
+  def __init__(self, num_iterations, start_iteration):
+    self._num_iterations = num_iterations
+    self._last_iteration = start_iteration
+    self._last_time = time.time()
+
+  def log(self, iteration, env_steps, loss_info, last_eval):
+    now = time.time()
+    rate = (iteration - self._last_iteration) / max(now - self._last_time, 1e-9)
+    self._last_iteration, self._last_time = iteration, now
+    eta = (self._num_iterations - iteration) / max(rate, 1e-9)
+    losses = ''
+    if loss_info is not None:
+      losses = ' '.join(f'{name}={float(value):.4f}'
+                        for name, value in loss_info.extra._asdict().items())
+    evaluation = ''
+    if last_eval:
+      evaluation = (f'eval FinalDistance={last_eval["FinalDistance"]:.4f} '
+                    f'SuccessRate={last_eval["SuccessRate"]:.2f}')
+    logging.info('iteration %d/%d  env_steps %d  %.1f steps/s  ETA %s  %s  %s',
+                 iteration, self._num_iterations, env_steps, rate,
+                 time.strftime('%H:%M:%S', time.gmtime(eta)) if eta < 86400
+                 else f'{eta / 86400:.1f} days', losses, evaluation)
+    return rate

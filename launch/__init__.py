@@ -1,1 +1,0 @@
-"""Sweeps of train_eval runs: spec expansion, a local runner, Google Cloud VM and Batch launchers."""
