@@ -40,8 +40,8 @@ class LoopParts:
         num_steps=self.collect_steps if num_steps is None else num_steps)
 
   def sample_batches(self):
-    """train_steps relabeled batches sampled from the replay buffer as it is now."""
-    return [self.relabeler(self.replay_buffer.sample(self.batch_size))
+    """train_steps batches that the agent draws from the replay buffer as it is now."""
+    return [self.agent.sample_batch(self.replay_buffer, self.relabeler, self.batch_size)
             for _ in range(self.train_steps)]
 
   def seed(self, *names):

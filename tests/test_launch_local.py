@@ -161,6 +161,7 @@ def test_workers_below_one_are_rejected(fake, tmp_path):
     local.run_jobs([job(fake, tmp_path, 'x', 'sleep')], workers=0, out=io.StringIO())
 
 
+@pytest.mark.slow  # a real sweep: the default suite's budget; python -m pytest -m slow runs it
 def test_a_real_tiny_sweep_through_the_cli(tmp_path):
   """point_mass, 200 iterations: train_eval really runs, leaves its checkpoint and DONE."""
   spec = tmp_path / 'tiny.yaml'

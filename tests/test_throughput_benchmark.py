@@ -9,6 +9,7 @@ throughput = benchmark_scripts.load('throughput')
 pytestmark = pytest.mark.usefixtures('clear_gin')
 
 
+@pytest.mark.slow  # times a real run: the default suite's budget; python -m pytest -m slow runs it
 def test_package_times_each_interval_after_the_first_and_pauses_between():
   calls = []
   rates = throughput.package(num_intervals=2, interval=10,

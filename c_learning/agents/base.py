@@ -24,8 +24,9 @@ class GoalConditionedAgent(tf_agent.TFAgent):
   A subclass is one file and one line in c_learning.agents.AGENTS. The registry
   calls it as Agent(time_step_spec, action_spec, gamma=..., debug_summaries=...,
   summarize_grads_and_vars=..., train_step_counter=...); every other setting
-  is a gin binding on the subclass itself. Its losses are public methods, and
-  its _train returns LossInfo(loss, extra=a NamedTuple of named losses).
+  is a gin binding on the subclass itself. The loops draw its batches with
+  sample_batch; its losses are public methods, and its _train returns
+  LossInfo(loss, extra=a NamedTuple of named losses).
   """
 
   # How error messages name the algorithm.
@@ -35,6 +36,14 @@ class GoalConditionedAgent(tf_agent.TFAgent):
   def check_relabeling(cls, relabeler):
     """Raises config.ConfigError where the agent's theory rules out `relabeler`'s goal split; any split by default."""
     del relabeler
+
+  def sample_batch(self, replay_buffer, relabeler, batch_size):
+    """One batch to train on, drawn by the loops: by default batch_size relabeled transitions.
+
+    An agent that trains on another kind of batch (k-step action sequences,
+    say) overrides this and its training_data_spec together.
+    """
+    return relabeler(replay_buffer.sample(batch_size))
 
   def _check_experience(self, experience):
     if not isinstance(experience, RelabeledTransition):

@@ -1,7 +1,7 @@
 """Hand-written controllers that read a task's observation and drive it to the goal.
 
 They show that each task is solvable from the state it observes (the tests
-and `python -m c_learning.envs.demo` run them). Each maps the full observation
+and tools/controller_demo.py run them). Each maps the full observation
 concat(state, goal) (goal not sliced by obs_to_goal) to a float32 action, and
 is stateless: its phase (approach, descend, push) follows from where the hand
 is, so it recovers by itself when a grasp or push slips. Controllers may use

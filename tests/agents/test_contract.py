@@ -10,6 +10,7 @@ from tf_agents.utils import common
 
 from c_learning import agents
 from c_learning import relabel
+from c_learning import replay
 from c_learning.agents import base
 
 OBS_SPEC = tf.TensorSpec((6,), tf.float32)  # concat(state (3), goal (3))
@@ -93,3 +94,21 @@ def test_checkpoint_round_trip_restores_every_variable(agent_name, tmp_path):
   tf.train.Checkpoint(agent=fresh).restore(path).assert_existing_objects_matched()
   for before, variable in zip(saved, fresh.variables):
     np.testing.assert_array_equal(variable.numpy(), before, err_msg=variable.name)
+
+
+def test_sample_batch_draws_what_the_agent_trains_on(agent_name):
+  agent = _create(agent_name)
+  buffer = replay.GoalReplayBuffer(OBS_SPEC, ACTION_SPEC, batch_size=1, max_length=50,
+                                   gamma=0.9, seed=0)
+  rng = np.random.RandomState(0)
+  for step in range(20):
+    buffer.add_batch((replay.Transition(
+        tf.constant(rng.randn(1, 6), tf.float32), tf.constant(rng.uniform(-1, 1, (1, 2)),
+                                                                tf.float32),
+        tf.constant(rng.randn(1, 6), tf.float32)),
+        tf.constant([step % 10 == 0]), tf.constant([step % 10 == 9]), tf.constant([True])))
+  batch = agent.sample_batch(buffer, RELABELER, 16)
+  tf.nest.assert_same_structure(batch, agent.training_data_spec)
+  for value, spec in zip(tf.nest.flatten(batch), tf.nest.flatten(agent.training_data_spec)):
+    assert value.dtype == spec.dtype and value.shape[1:] == spec.shape
+  agent.train(batch)

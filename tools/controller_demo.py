@@ -1,6 +1,6 @@
 """Rolls out each task's scripted controller and a random policy; prints final distances.
 
-  python -m c_learning.envs.demo [--episodes=5] [--seed=0] [--env_names=...]
+  python tools/controller_demo.py [--episodes=5] [--seed=0] [--env_names=...]
       [--gin_bindings='load_sawyer_push.wide_goals=True']
 """
 import time
