@@ -35,7 +35,8 @@ SET_BY = {
     'threshold_reward.achieved_goal': 'the relabeler (the next state in the goal dimensions)',
     'threshold_reward.goal': "the relabeler (each row's goal)",
 }
-# What c_learning.agents.create passes every agent.
+# What c_learning.agents.create passes every agent: each agent class's gin
+# denylist (AGENT_DENYLIST), so a new agent needs no line here.
 AGENT_SET_BY = {
     'time_step_spec': 'the task (its specs)',
     'action_spec': 'the task (its specs)',
@@ -44,8 +45,7 @@ AGENT_SET_BY = {
     'summarize_grads_and_vars': 'train_eval.summarize_grads_and_vars',
     'train_step_counter': 'train_eval (its global step)',
 }
-SET_BY.update({f'{agent}.{name}': where for agent in ('CLearningAgent', 'SacHerAgent')
-               for name, where in AGENT_SET_BY.items()})
+AGENT_DENYLIST = list(AGENT_SET_BY)
 SET_BY.update({f'load_{task}.seed': 'train_eval.random_seed' for task in (
     'sawyer_reach', 'sawyer_push', 'sawyer_drawer', 'sawyer_window', 'sawyer_faucet',
     'point_mass')})
@@ -146,9 +146,12 @@ def parse(gin_files=None, gin_bindings=None):
 def _explain(message):
   """Gin's message, led by the binding to use where it names a parameter of SET_BY or MOVED."""
   denied = re.search(r"Configurable '([\w.]+)' has denylisted kwarg '(\w+)'", message)
-  if denied and f'{denied.group(1)}.{denied.group(2)}' in SET_BY:
+  if denied:
     binding = f'{denied.group(1)}.{denied.group(2)}'
-    return f'{binding} cannot be bound: it is set by {SET_BY[binding]}. ({message})'
+    # Only an agent denylists AGENT_SET_BY's parameters without a SET_BY line.
+    where = SET_BY.get(binding) or AGENT_SET_BY.get(denied.group(2))
+    if where:
+      return f'{binding} cannot be bound: it is set by {where}. ({message})'
   unknown = re.search(r"Configurable '([\w.]+)' doesn't have a parameter named '(\w+)'", message)
   if unknown and f'{unknown.group(1)}.{unknown.group(2)}' in MOVED:
     binding = f'{unknown.group(1)}.{unknown.group(2)}'

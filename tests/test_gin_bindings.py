@@ -11,6 +11,7 @@ import inspect
 import gin
 import pytest
 
+from c_learning import agents
 from c_learning import config
 from c_learning import envs
 from c_learning import runner
@@ -116,20 +117,29 @@ def test_every_bindable_parameter_has_a_distinctive_value_and_a_run():
       name for name, values in DISTINCTIVE.items() if values)
 
 
-def test_denylists_are_what_config_set_by_lists():
+def _set_by():
+  """{binding: where it is set} of every denylisted parameter: config.SET_BY, and each agent's."""
+  set_by = dict(config.SET_BY)
+  for agent_class in agents.AGENTS.values():
+    set_by.update({f'{agent_class.__name__}.{name}': where
+                   for name, where in config.AGENT_SET_BY.items()})
+  return set_by
+
+
+def test_denylists_are_what_config_says_the_callers_pass():
   denied = {f'{name}.{parameter}' for name, (_, denylist) in _package_configurables().items()
             for parameter in denylist}
-  assert denied == set(config.SET_BY)
+  assert denied == set(_set_by())
 
 
-@pytest.mark.parametrize('binding', sorted(config.SET_BY))
-def test_binding_a_parameter_that_the_code_passes_is_refused(binding):
+@pytest.mark.parametrize('binding, where', sorted(_set_by().items()))
+def test_binding_a_parameter_that_the_code_passes_is_refused(binding, where):
   with pytest.raises(config.ConfigError) as error:
     config.parse([], [f'{binding} = 1'])
   message = str(error.value)
   assert '\n' not in message
   assert message.startswith(f'gin config rejected: {binding} cannot be bound: it is set by '
-                            f'{config.SET_BY[binding]}.')
+                            f'{where}.')
 
 
 def _operative_value(operative, binding):

@@ -23,8 +23,9 @@ class GoalConditionedAgent(tf_agent.TFAgent):
 
   A subclass is one file and one line in c_learning.agents.AGENTS. The registry
   calls it as Agent(time_step_spec, action_spec, gamma=..., debug_summaries=...,
-  summarize_grads_and_vars=..., train_step_counter=...); every other setting
-  is a gin binding on the subclass itself. The loops draw its batches with
+  summarize_grads_and_vars=..., train_step_counter=...), which its
+  @gin.configurable(denylist=config.AGENT_DENYLIST) keeps from gin; every other
+  setting is a gin binding on the subclass itself. The loops draw its batches with
   sample_batch; its losses are public methods, and its _train returns
   LossInfo(loss, extra=a NamedTuple of named losses).
   """

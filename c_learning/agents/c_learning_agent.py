@@ -33,7 +33,7 @@ class CLearningLossInfo(NamedTuple):
   actor_loss: tf.Tensor
 
 
-@gin.configurable(denylist=config.denylist('CLearningAgent'))
+@gin.configurable(denylist=config.AGENT_DENYLIST)
 class CLearningAgent(twin_critic_agent.TwinCriticAgent):
   """C-learning: twin classifier critics, their targets, a tanh-Gaussian actor.
 

@@ -29,7 +29,7 @@ class SacHerLossInfo(NamedTuple):
   alpha_loss: tf.Tensor
 
 
-@gin.configurable(denylist=config.denylist('SacHerAgent'))
+@gin.configurable(denylist=config.AGENT_DENYLIST)
 class SacHerAgent(twin_critic_agent.TwinCriticAgent):
   """Goal-conditioned SAC: twin Q critics and targets, tanh-Gaussian actor, learned alpha.
 
