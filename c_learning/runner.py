@@ -223,10 +223,10 @@ class Runner:
 
   def _log_progress(self, iteration, loss_info, progress):
     settings = self._settings
-    rate = progress.log(iteration, self._env_step_count(), loss_info, self._last_eval)
+    env_steps = self._env_step_count()
+    rate = progress.log(iteration, env_steps, loss_info, self._last_eval)
     self._records.progress(
-        iteration, settings.num_iterations, int(self._global_step.numpy()),
-        self._env_step_count(), rate,
+        iteration, settings.num_iterations, int(self._global_step.numpy()), env_steps, rate,
         {name: float(value) for name, value in loss_info.extra._asdict().items()})
     tf.summary.scalar('global_steps_per_sec', rate, step=self._global_step)
     tf.summary.scalar('Metrics/PhysicsBlowups', envs.physics_blowups(self._train_env),

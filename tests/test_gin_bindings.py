@@ -142,14 +142,18 @@ def test_binding_a_parameter_that_the_code_passes_is_refused(binding, where):
                             f'{where}.')
 
 
-def _operative_value(operative, binding):
-  """What the run's operative.gin says gin supplied to `binding`; KeyError where it supplied nothing."""
+def _operative_values(operative, bindings):
+  """What the run's operative.gin says gin supplied to each of `bindings`; KeyError where it supplied nothing."""
   gin.clear_config()
   gin.parse_config(operative)
   try:
-    return gin.query_parameter(binding)
-  except ValueError as error:
-    raise KeyError(f'{binding} is not in operative.gin: the binding was ignored') from error
+    values = {}
+    for binding in bindings:
+      try:
+        values[binding] = gin.query_parameter(binding)
+      except ValueError as error:
+        raise KeyError(f'{binding} is not in operative.gin: the binding was ignored') from error
+    return values
   finally:
     gin.clear_config()
 
@@ -167,7 +171,7 @@ def test_every_distinctive_binding_reaches_its_object(task, agent, names, tmp_pa
     bindings += [f'train_eval.env_name = {task!r}', f'train_eval.agent_name = {agent!r}']
     helpers.run(tmp_path, [], (SMALL_RUN if 'train_eval' not in names else []) + bindings)
     operative = (tmp_path / 'operative.gin').read_text()
-  arrived = {binding: _operative_value(operative, binding) for binding in bound}
+  arrived = _operative_values(operative, bound)
   assert arrived == bound
 
 

@@ -6,6 +6,7 @@ state is concat(observation, achieved_goal) and its goal desired_goal, so the
 relabeler's goals of later states are their achieved goals, as in HER.
 """
 import functools
+import importlib.util
 
 import gymnasium
 import numpy as np
@@ -47,12 +48,10 @@ class FlatGoalEnv(gymnasium.Wrapper):
 
 def _make(env_id, **kwargs):
   """gymnasium.make(env_id), registering gymnasium-robotics' tasks first where it is installed."""
-  if env_id not in gymnasium.registry:
-    try:
-      import gymnasium_robotics  # pylint: disable=g-import-not-at-top
-      gymnasium.register_envs(gymnasium_robotics)
-    except ImportError:
-      pass
+  # gymnasium-robotics is an optional extra: without it, the error below says how to get it.
+  if env_id not in gymnasium.registry and importlib.util.find_spec('gymnasium_robotics'):
+    import gymnasium_robotics  # pylint: disable=g-import-not-at-top
+    gymnasium.register_envs(gymnasium_robotics)
   if env_id not in gymnasium.registry:
     raise config.ConfigError(
         f'train_eval.env_name={PREFIX + env_id!r}: no gymnasium environment {env_id!r} is '
