@@ -7,10 +7,11 @@ setuptools.setup(
     description=('C-learning (goal-conditioned RL by recursive classification) '
                  'and goal-conditioned baselines on TF-Agents.'),
     packages=setuptools.find_packages(include=['c_learning', 'c_learning.*']) + ['c_learning.gin'],
-    # The shipped task configs: gin/ in the checkout is installed as c_learning/gin/, so
+    # The shipped task configs (and gin/setups/, the baselines' relabeling set-ups): gin/ in
+    # the checkout is installed as c_learning/gin/, so
     # `--gin_file=sawyer_reach.gin` works after a plain `pip install .` from any folder.
     package_dir={'c_learning.gin': 'gin'},
-    package_data={'c_learning.gin': ['*.gin'], 'c_learning.sweep': ['run_sweep.sh']},
+    package_data={'c_learning.gin': ['*.gin', 'setups/*.gin'], 'c_learning.sweep': ['run_sweep.sh']},
     python_requires='>=3.10,<3.12',
     install_requires=[
         # TF 2.16+ brings Keras 3, which tf-agents 0.19 does not support.

@@ -37,9 +37,10 @@ without running anything, and --runs_dir points at any <task>/<agent>[/<variant>
   OUT/results.md           a table, a row per task/agent/variant (printed too), and the plots
 The last line printed is one JSON object naming the files written.
 
-Disk: train_eval keeps one checkpoint per run with the replay buffer (resuming needs it); its
-size follows train_eval.replay_buffer_capacity, not the steps taken: about 100 MB for
-sawyer_reach at the default 1M, more for tasks with wider observations. Nothing is deleted.
+Disk: train_eval keeps two checkpoints per run with the replay buffer (resuming needs it);
+each grows with the transitions stored: for sawyer_reach about 3 MB plus 96 bytes a
+transition, so about 100 MB each once the default 1M-transition buffer is full; more for
+tasks with wider observations. Nothing is deleted.
 """
 import argparse
 import csv

@@ -44,6 +44,7 @@ AGENT_SET_BY = {
     'debug_summaries': 'train_eval.debug_summaries',
     'summarize_grads_and_vars': 'train_eval.summarize_grads_and_vars',
     'train_step_counter': 'train_eval (its global step)',
+    'relabeler': 'goal_fn (the goal split, e.g. goal_fn.relabel_next_prob)',
 }
 AGENT_DENYLIST = list(AGENT_SET_BY)
 SET_BY.update({f'load_{task}.seed': 'train_eval.random_seed' for task in (
@@ -76,6 +77,10 @@ def denylist(configurable_name):
 
 class ConfigError(ValueError):
   """A setting the user chose cannot run: a gin file or binding names nothing, or a value is invalid."""
+
+
+class RunError(RuntimeError):
+  """The run cannot go on for a reason outside the code (its folder is held, no checkpoint restores, the disk is full); its first line says what to do."""
 
 
 @contextlib.contextmanager

@@ -11,6 +11,7 @@ from tf_agents.policies import greedy_policy
 from tf_agents.trajectories import trajectory
 
 from c_learning import agents
+from c_learning import checkpoints
 from c_learning import config
 from c_learning import envs
 from c_learning import legacy_config
@@ -124,6 +125,10 @@ def _checkpoint_policy(root_dir, settings, eval_env, relabeler):
   if latest is None:
     raise EvaluateError(f'no checkpoint in {checkpoint_dir} yet: train_eval writes one '
                         'every train_checkpoint_interval iterations and at the end.')
+  problem = checkpoints.unreadable(latest)
+  if problem:
+    raise EvaluateError(f'the newest checkpoint, {latest}, does not read whole ({problem}); '
+                        'the run\'s next start sets it aside and resumes from the one before.')
   global_step = tf.Variable(0, dtype=tf.int64, trainable=False, name='global_step')
   with config.required_bindings_as_config_errors():
     # The agent's own settings (its networks' sizes) come from operative.gin's

@@ -86,9 +86,9 @@ class OverlappedLoop:
   def __init__(self, parts, overlap_collection=True):
     self._parts = parts
     self._overlap_collection = overlap_collection
-    env = parts.train_env
-    self._snapshots = [overlap.PolicySnapshot(parts.agent.actor_network, env.time_step_spec(),
-                                              env.action_spec()) for _ in range(2)]
+    self._snapshots = [overlap.PolicySnapshot(parts.agent.actor_network,
+                                              parts.agent.collect_policy_with)
+                       for _ in range(2)]
     batch_spec = tf.nest.map_structure(
         lambda spec: tf.TensorSpec([parts.batch_size] + spec.shape.as_list(), spec.dtype),
         parts.agent.training_data_spec)

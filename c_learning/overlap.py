@@ -1,11 +1,10 @@
 """What lets collection run beside training: an actor snapshot, and values kept in variables."""
 import tensorflow as tf
-from tf_agents.policies import actor_policy
 from tf_agents.utils import common
 
 
 class PolicySnapshot:
-  """An ActorPolicy over a copy of an actor network, refreshed from the original on demand.
+  """A collect policy over a copy of an actor network, refreshed from the original on demand.
 
   Collection reads the copy while the train step, running at the same time,
   rewrites the original, so the policy never sees half-updated weights and a
@@ -14,12 +13,12 @@ class PolicySnapshot:
   after the previous train step.
   """
 
-  def __init__(self, actor_network, time_step_spec, action_spec):
+  def __init__(self, actor_network, policy_with):
+    """policy_with(network) is the collect policy over a network (the agent's collect_policy_with)."""
     self._source = actor_network
     self._copy = actor_network.copy(name='CollectActorNetwork')
     self._copy.create_variables()
-    self.policy = actor_policy.ActorPolicy(time_step_spec, action_spec, self._copy,
-                                           training=False)
+    self.policy = policy_with(self._copy)
     self.refresh()
 
   def refresh(self):

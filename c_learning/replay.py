@@ -9,6 +9,28 @@ from c_learning import config
 
 # An episode that is still running has no known end yet.
 _ONGOING = tf.int64.max
+# The name under which a checkpoint keeps a variable's value; _StoredRows
+# saves under the same name, so checkpoints written before it restore too.
+_VALUE_KEY = 'VARIABLE_VALUE'
+
+
+class _StoredRows(tf.__internal__.tracking.Trackable):
+  """A [batch_size, max_length, ...] storage variable whose checkpoint holds only the rows in use.
+
+  The buffer is preallocated at its capacity; saving all of it would make
+  every checkpoint as large as a full buffer from the first save on.
+  """
+
+  def __init__(self, variable, rows_in_use):
+    self.variable = variable
+    self._rows_in_use = rows_in_use  # a callable: rows 0..n-1 of every env hold all data
+
+  def _serialize_to_tensors(self):
+    return {_VALUE_KEY: self.variable[:, :self._rows_in_use()]}
+
+  def _restore_from_tensors(self, restored_tensors):
+    value = restored_tensors[_VALUE_KEY]
+    return self.variable[:, :tf.shape(value)[1]].assign(value)
 
 
 class Transition(NamedTuple):
@@ -43,7 +65,8 @@ class GoalReplayBuffer(replay_buffer.ReplayBuffer):
   Each row also knows the id of its episode's last transition, which makes
   sampling a future state of the same episode O(batch) with no scanning.
   All state lives in tf.Variables, so a tf.train.Checkpoint saves and restores
-  the buffer.
+  the buffer; its storage saves only the rows written so far (_StoredRows), so
+  a checkpoint grows with the data, not with the capacity.
   """
 
   def __init__(self, observation_spec, action_spec, batch_size, max_length,
@@ -78,18 +101,24 @@ class GoalReplayBuffer(replay_buffer.ReplayBuffer):
     self._name = name
     with tf.name_scope(name):
 
-      def storage(spec, var_name):
-        return tf.Variable(
-            tf.zeros([batch_size, max_length] + spec.shape.as_list(), spec.dtype),
-            trainable=False, name=var_name)
+      def storage(initial_value, var_name):
+        return _StoredRows(tf.Variable(initial_value, trainable=False, name=var_name),
+                           self._rows_in_use)
 
-      self._observations = storage(data_spec.observation, 'observations')
-      self._actions = storage(data_spec.action, 'actions')
-      self._next_observations = storage(data_spec.next_observation,
+      def zeros(spec):
+        return tf.zeros([batch_size, max_length] + spec.shape.as_list(), spec.dtype)
+
+      self._observations = storage(zeros(data_spec.observation), 'observations')
+      self._actions = storage(zeros(data_spec.action), 'actions')
+      self._next_observations = storage(zeros(data_spec.next_observation),
                                         'next_observations')
-      self._episode_end = tf.Variable(
+      self._episode_end = storage(
           tf.fill([batch_size, max_length], tf.constant(_ONGOING, tf.int64)),
-          trainable=False, name='episode_end')
+          'episode_end')
+      # Saved with the rows, whose ring positions (id % max_length) hold only
+      # for the max_length they were written with.
+      self._saved_max_length = tf.Variable(max_length, dtype=tf.int64, trainable=False,
+                                           name='max_length')
       self._episode_start = tf.Variable(
           tf.zeros([batch_size], tf.int64), trainable=False, name='episode_start')
       # Per environment: a boundary step (LAST -> FIRST) is not stored, so
@@ -119,7 +148,7 @@ class GoalReplayBuffer(replay_buffer.ReplayBuffer):
     # close it at its newest row so no future goal crosses into the new one.
     previous_id = row_id - 1
     abandoned = is_first & is_real & (row_id > 0) & tf.equal(
-        tf.gather_nd(self._episode_end,
+        tf.gather_nd(self._episode_end.variable,
                      tf.stack([envs, previous_id % self._max_length], axis=1)),
         _ONGOING)
     closed_abandoned = tf.cond(tf.reduce_any(abandoned),
@@ -142,10 +171,10 @@ class GoalReplayBuffer(replay_buffer.ReplayBuffer):
       return variable.scatter_nd_update(index, tf.boolean_mask(values, is_real))
 
     return [
-        write(self._observations, transition.observation),
-        write(self._actions, transition.action),
-        write(self._next_observations, transition.next_observation),
-        write(self._episode_end, tf.fill([self._batch_size],
+        write(self._observations.variable, transition.observation),
+        write(self._actions.variable, transition.action),
+        write(self._next_observations.variable, transition.next_observation),
+        write(self._episode_end.variable, tf.fill([self._batch_size],
                                          tf.constant(_ONGOING, tf.int64))),
         self._episode_start.assign(
             tf.where(is_first & is_real, row_id, self._episode_start)),
@@ -161,12 +190,25 @@ class GoalReplayBuffer(replay_buffer.ReplayBuffer):
     envs = tf.repeat(tf.boolean_mask(tf.range(self._batch_size, dtype=tf.int64), closing),
                      ids.row_lengths())
     ends = tf.repeat(tf.boolean_mask(last_id, closing), ids.row_lengths())
-    with tf.control_dependencies([self._episode_end.scatter_nd_update(
+    with tf.control_dependencies([self._episode_end.variable.scatter_nd_update(
         tf.stack([envs, ids.flat_values % self._max_length], axis=1), ends)]):
       return tf.constant(True)
 
   def _num_stored(self):
     return tf.minimum(self._num_added, self._max_length)
+
+  def _rows_in_use(self):
+    """Rows 0..n-1 of each env's ring hold every stored transition."""
+    return tf.reduce_max(self._num_stored())
+
+  def check_restored(self):
+    """Raises config.ConfigError if the restored rows were written for another max_length."""
+    saved = int(self._saved_max_length.numpy())
+    if saved != self._max_length:
+      raise config.ConfigError(
+          f'the checkpoint\'s replay buffer holds {saved} rows per environment; '
+          f'train_eval.replay_buffer_capacity and num_parallel_envs now give '
+          f'{self._max_length}: resume with the settings the run started with.')
 
   def _num_frames(self):
     return tf.reduce_sum(self._num_stored())
@@ -192,15 +234,15 @@ class GoalReplayBuffer(replay_buffer.ReplayBuffer):
     first_id = tf.gather(num_added - num_stored, env)
     row_id = first_id + flat - tf.gather(stored_before, env)
     newest_id = tf.gather(num_added, env) - 1
-    end_id = tf.minimum(self._gather(self._episode_end, env, row_id), newest_id)
+    end_id = tf.minimum(self._gather(self._episode_end.variable, env, row_id), newest_id)
     future_id = tf.minimum(
         row_id + self._future_offsets(sample_batch_size) - 1, end_id)
     return SampledTransition(
-        observation=self._gather(self._observations, env, row_id),
-        action=self._gather(self._actions, env, row_id),
-        next_observation=self._gather(self._next_observations, env, row_id),
-        future_observation=self._gather(self._next_observations, env, future_id),
-        last_observation=self._gather(self._next_observations, env, end_id),
+        observation=self._gather(self._observations.variable, env, row_id),
+        action=self._gather(self._actions.variable, env, row_id),
+        next_observation=self._gather(self._next_observations.variable, env, row_id),
+        future_observation=self._gather(self._next_observations.variable, env, future_id),
+        last_observation=self._gather(self._next_observations.variable, env, end_id),
         # Row r's next observation is s_{t+1}: row r + k - 1's is s_{t+k}.
         future_offset=tf.cast(future_id - row_id + 1, tf.int32),
         last_offset=tf.cast(end_id - row_id + 1, tf.int32))
@@ -237,12 +279,12 @@ class GoalReplayBuffer(replay_buffer.ReplayBuffer):
     def take(variable):
       return tf.gather(variable, ids, axis=1)
 
-    return Transition(take(self._observations), take(self._actions),
-                      take(self._next_observations))
+    return Transition(take(self._observations.variable), take(self._actions.variable),
+                      take(self._next_observations.variable))
 
   def _clear(self):
     return tf.group(
         self._num_added.assign(tf.zeros_like(self._num_added)),
         self._episode_start.assign(tf.zeros_like(self._episode_start)),
-        self._episode_end.assign(tf.fill(tf.shape(self._episode_end),
+        self._episode_end.variable.assign(tf.fill(tf.shape(self._episode_end.variable),
                                          tf.constant(_ONGOING, tf.int64))))

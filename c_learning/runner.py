@@ -15,9 +15,9 @@ from tf_agents.drivers import dynamic_episode_driver
 from tf_agents.metrics import tf_metrics
 from tf_agents.policies import greedy_policy
 from tf_agents.policies import random_tf_policy
-from tf_agents.utils import common
 
 from c_learning import agents
+from c_learning import checkpoints
 from c_learning import config
 from c_learning import envs
 from c_learning import loops
@@ -26,6 +26,7 @@ from c_learning import policy_export
 from c_learning import records
 from c_learning import relabel
 from c_learning import replay
+from c_learning import run_lock
 from c_learning import seeding
 
 
@@ -40,18 +41,20 @@ class Runner:
   def run(self):
     """The whole run; returns the last evaluation's metrics as a dict of name -> float."""
     settings = self._settings
-    seeding.seed_everything(settings.random_seed)
-    self._build()
-    self._restore()
-    with self._train_writer.as_default():
-      self._collect_initial_steps()
-      if settings.num_eval_episodes > 0:
-        self._evaluate()
-      config.write_operative_config(self._root_dir)
-      self._loop.prepare(self._iteration())
-      self._iterate()
-      self._finish()
-    self._close()
+    # Before anything is written: a second process on the folder stops here.
+    with run_lock.hold(self._root_dir):
+      seeding.seed_everything(settings.random_seed)
+      self._build()
+      self._restore()
+      with self._train_writer.as_default():
+        self._collect_initial_steps()
+        if settings.num_eval_episodes > 0:
+          self._evaluate()
+        config.write_operative_config(self._root_dir)
+        self._loop.prepare(self._iteration())
+        self._iterate()
+        self._finish()
+      self._close()
     return self._last_eval
 
   # Build: everything a user's setting can break, before any work is done.
@@ -124,9 +127,11 @@ class Runner:
       parts['replay_buffer'] = self._replay_buffer
     # One checkpoint holds everything, so a run killed between saves never
     # resumes with an agent and a buffer from different steps.
-    self._checkpointer = common.Checkpointer(
-        ckpt_dir=os.path.join(self._root_dir, 'train', 'checkpoints'), max_to_keep=1, **parts)
-    self._checkpointer.initialize_or_restore()
+    self._checkpoints = checkpoints.RunCheckpoints(
+        os.path.join(self._root_dir, 'train', 'checkpoints'), settings.checkpoints_to_keep,
+        **parts)
+    self._checkpoints.restore()
+    self._replay_buffer.check_restored()
     self._resumed_at = int(self._global_step.numpy())
     self._records.start(self._iteration(), settings.num_iterations, self._resumed_at,
                         self._env_step_count())
@@ -252,9 +257,18 @@ class Runner:
 
   def _save(self):
     """A checkpoint of everything, and the greedy policy as a SavedModel beside it."""
-    self._checkpointer.save(global_step=self._global_step.numpy())
+    step = int(self._global_step.numpy())
+    self._checkpoints.save(step)
     if self._exporter:
-      self._exporter.export()
+      try:
+        self._exporter.export()
+      except (OSError, tf.errors.OpError) as error:
+        if not checkpoints.is_out_of_space(error):
+          raise
+        raise checkpoints.DiskFull(
+            f'no space left in {self._root_dir} to export the policy of step {step} '
+            f'(checkpoint ckpt-{step} is saved): free some space and run the same command '
+            'to resume.') from None
 
   def _finish(self):
     """The last checkpoint and evaluation where the last interval did not end at the run's end."""
@@ -284,7 +298,7 @@ class Runner:
 
 
 def _check_settings(settings):
-  """Fails with one line on loop settings that cannot run."""
+  """Fails with one line on loop and checkpoint settings that cannot run."""
   if not (isinstance(settings.num_parallel_envs, int) and settings.num_parallel_envs >= 1):
     raise config.ConfigError(f'train_eval.num_parallel_envs={settings.num_parallel_envs!r}: '
                              'must be an int >= 1.')
@@ -293,9 +307,10 @@ def _check_settings(settings):
         f'train_eval.collect_steps_per_iteration={settings.collect_steps_per_iteration} must '
         f'be a multiple of train_eval.num_parallel_envs={settings.num_parallel_envs} (every '
         'env steps once a driver step).')
-  if not (isinstance(settings.iterations_per_call, int) and settings.iterations_per_call >= 1):
-    raise config.ConfigError(f'train_eval.iterations_per_call={settings.iterations_per_call!r}: '
-                             'must be an int >= 1.')
+  for name in ('iterations_per_call', 'checkpoints_to_keep'):
+    value = getattr(settings, name)
+    if not (isinstance(value, int) and value >= 1):
+      raise config.ConfigError(f'train_eval.{name}={value!r}: must be an int >= 1.')
   if settings.loop not in loops.LOOPS:
     raise config.ConfigError(f'train_eval.loop={settings.loop!r} is unknown; valid loops: '
                              f'{", ".join(loops.LOOPS)}.')

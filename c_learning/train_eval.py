@@ -52,6 +52,7 @@ def train_eval(
     log_subset=None,
     # Checkpoints, summaries and logging.
     train_checkpoint_interval=10_000,
+    checkpoints_to_keep=2,
     export_policy=True,
     log_interval=1_000,
     summary_interval=1_000,
@@ -85,6 +86,12 @@ def train_eval(
   compiles the agent's train step with XLA; its loss summaries are then written
   from the step's outputs instead of inside it.
 
+  Checkpoints (train/checkpoints) hold the agent, the replay buffer (with
+  checkpoint_replay_buffer) and the counters; the last checkpoints_to_keep are
+  kept, and a start resumes from the newest one that reads whole (a damaged one
+  is moved to train/checkpoints/damaged with a warning). One process at a time
+  may run in root_dir.
+
   With export_policy, each checkpoint also saves the greedy eval policy as a
   SavedModel in root_dir/policy (tf.saved_model.load; python -m c_learning.evaluate).
 
@@ -108,7 +115,7 @@ def main(_):
   try:
     config.parse(FLAGS.gin_file, FLAGS.gin_bindings)
     train_eval(FLAGS.root_dir)
-  except config.ConfigError as error:
+  except (config.ConfigError, config.RunError) as error:
     sys.exit(f'c_learning.train_eval: error: {config.first_line(error)}')
 
 

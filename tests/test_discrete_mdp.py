@@ -8,7 +8,10 @@ distribution
 is (1 - gamma) P(.|s, a) (I - gamma P_pi)^-1 in closed form. A Bayes-optimal
 classifier of future goals (label 1) against random goals from p_rand (label 0)
 in equal proportion has C/(1-C) = p(g|s,a) / p_rand(g), so
-p_hat = exp(logit) * p_rand must match p. The real CLearningAgent.critic_loss is
+p_hat = exp(logit) * p_rand must match p. The hybrid splits (next- and
+future-state positives together) recover it only with the agent's exact_hybrid
+correction; without it the classifier converges to the biased fixed point that
+theory predicts (HybridFixedPoint below). The real CLearningAgent.critic_loss is
 trained here, with one-hot states/goals in the observation and one-hot actions
 in a bounded continuous action spec; next actions are drawn from pi (the policy
 being evaluated), not from the agent's actor.
@@ -21,6 +24,7 @@ import tensorflow as tf
 from tf_agents.specs import tensor_spec
 from tf_agents.trajectories import time_step as ts
 
+from c_learning import relabel
 from c_learning.agents import c_learning_agent
 from c_learning.relabel import GoalType
 
@@ -86,6 +90,26 @@ class _Mdp:
     occupancy = np.linalg.inv(np.eye(NUM_STATES) - gamma * p_pi)
     return (1 - gamma) * np.einsum('sat,tg->sag', self.transitions, occupancy)
 
+  def hybrid_fixed_point(self, next_prob, future_prob, td_weight):
+    """Returns the p_hat [S, A, S] that C-learning's critic loss converges to, exactly.
+
+    With next-state positives (weight 1 - gamma) at next_prob, future-state
+    positives (weight 1) at future_prob and random goals at 0.5 whose TD term
+    is scaled by td_weight, the Bayes-optimal classifier satisfies
+      q = 2 next_prob (1 - gamma) P + 2 future_prob p + td_weight gamma P_pi q,
+    a linear system over (s, a) for each goal. It is p itself when
+    next_prob + future_prob = 0.5 and td_weight = 2 next_prob.
+    """
+    num_pairs = NUM_STATES * NUM_ACTIONS
+    # M[(s, a), (s', a')] = P(s' | s, a) pi(a' | s').
+    successor = np.einsum('sat,tb->satb', self.transitions,
+                          self.policy).reshape(num_pairs, num_pairs)
+    sampled = (2 * next_prob * (1 - GAMMA) * self.transitions +
+               2 * future_prob * self.exact).reshape(num_pairs, NUM_STATES)
+    fixed_point = np.linalg.solve(
+        np.eye(num_pairs) - td_weight * GAMMA * successor, sampled)
+    return fixed_point.reshape(NUM_STATES, NUM_ACTIONS, NUM_STATES)
+
   def total_variation(self, density):
     """Returns 0.5 sum_g |density - exact|, averaged over all (s, a)."""
     return 0.5 * np.abs(density - self.exact).sum(-1).mean()
@@ -96,9 +120,14 @@ def mdp():
   return _Mdp()
 
 
-def _train_classifier(mdp, use_td_targets, w_clipping, num_steps, seed=0):
-  """Trains only the critic with critic_loss; returns p_hat [S, A, S]."""
+def _train_classifier(mdp, use_td_targets, w_clipping, num_steps, split=(0.5, 0.0),
+                      exact_hybrid=False, seed=0):
+  """Trains only the critic with critic_loss on the (next, future) split of positives; returns p_hat [S, A, S].
+
+  Without TD targets the positives are future states and split is ignored.
+  """
   tf.random.set_seed(seed)
+  next_prob, future_prob = split
   observation_spec = tf.TensorSpec((2 * NUM_STATES,), tf.float32)
   action_spec = tensor_spec.BoundedTensorSpec((NUM_ACTIONS,), tf.float32, 0, 1)
   agent = c_learning_agent.CLearningAgent(
@@ -109,7 +138,11 @@ def _train_classifier(mdp, use_td_targets, w_clipping, num_steps, seed=0):
       gamma=GAMMA,
       target_update_tau=0.01,
       w_clipping=w_clipping,
-      use_td_targets=use_td_targets)
+      use_td_targets=use_td_targets,
+      exact_hybrid=exact_hybrid,
+      relabeler=relabel.GoalRelabeler(
+          relabel.GoalSlice(0, NUM_STATES), NUM_STATES,
+          relabel_next_prob=next_prob, relabel_future_prob=future_prob))
   critics = [agent._critic_network_1, agent._critic_network_2]  # pylint: disable=protected-access
   variables = critics[0].trainable_variables + critics[1].trainable_variables
   optimizer = tf.keras.optimizers.Adam(1e-3)
@@ -119,11 +152,13 @@ def _train_classifier(mdp, use_td_targets, w_clipping, num_steps, seed=0):
                                          mdp.future_state)]
   log_policy = tf.constant(np.log(mdp.policy), tf.float32)
   half = BATCH_SIZE // 2
-  # TD C-learning: next-state positives 0.5, random 0.5 (next + future = 0.5).
-  # Monte-Carlo: future-state positives 0.5, random negatives 0.5.
-  positive_type = GoalType.NEXT if use_td_targets else GoalType.FUTURE
+  # TD C-learning: next- and future-state positives in the split's proportion
+  # (next + future = 0.5), random goals 0.5. Monte-Carlo: future-state
+  # positives 0.5, random negatives 0.5.
+  num_next = round(BATCH_SIZE * next_prob) if use_td_targets else 0
   goal_types = tf.constant(
-      [int(positive_type)] * half + [int(GoalType.RANDOM)] * half, tf.int32)
+      [int(GoalType.NEXT)] * num_next + [int(GoalType.FUTURE)] * (half - num_next) +
+      [int(GoalType.RANDOM)] * half, tf.int32)
 
   @tf.function
   def train_step():
@@ -131,7 +166,7 @@ def _train_classifier(mdp, use_td_targets, w_clipping, num_steps, seed=0):
     random_rows = tf.random.uniform((half,), 0, len(mdp.state), tf.int32)
     s, a, s_next, s_future = [
         tf.gather(x, rows) for x in (state, action, next_state, future_state)]
-    positive_goals = s_next[:half] if use_td_targets else s_future[:half]
+    positive_goals = tf.concat([s_next[:num_next], s_future[num_next:half]], 0)
     goals = tf.one_hot(
         tf.concat([positive_goals, tf.gather(state, random_rows)], 0),
         NUM_STATES)
@@ -179,8 +214,9 @@ def test_mdp_is_discriminative(mdp):
   assert marginal_tv > 0.2 and one_step_tv > 0.2 and wrong_gamma_tv > 0.1
 
 
-@pytest.mark.parametrize('w_clipping', [-1, None])
-def test_td_c_learning_recovers_future_density(mdp, w_clipping):
+def test_unclipped_td_c_learning_recovers_future_density(mdp):
+  # The default clip is tested with every split below.
+  w_clipping = -1
   start = time.time()
   tv = mdp.total_variation(_train_classifier(
       mdp, use_td_targets=True, w_clipping=w_clipping, num_steps=2500))
@@ -200,3 +236,39 @@ def test_monte_carlo_classifier_recovers_future_density(mdp):
   # Sampled future goals add variance that the TD target averages out, so the
   # bound is looser than for TD.
   assert tv < 0.1
+
+
+HYBRID_SPLITS = [(0.5, 0.0), (0.3, 0.2), (0.1, 0.4)]
+
+
+@pytest.mark.parametrize('split', HYBRID_SPLITS, ids=lambda s: f'next{s[0]}-future{s[1]}')
+def test_exact_hybrid_recovers_future_density_for_every_split(mdp, split):
+  np.testing.assert_allclose(  # The theory the correction rests on.
+      mdp.hybrid_fixed_point(*split, td_weight=2 * split[0]), mdp.exact, atol=1e-9)
+  start = time.time()
+  tv = mdp.total_variation(_train_classifier(
+      mdp, use_td_targets=True, w_clipping=None, num_steps=2500, split=split,
+      exact_hybrid=True))
+  print(f'\nexact hybrid, split {split} (2500 steps): TV = {tv:.4f} '
+        f'({time.time() - start:.1f} s)')
+  assert tv < 0.05
+
+
+@pytest.mark.parametrize('split', HYBRID_SPLITS[1:], ids=lambda s: f'next{s[0]}-future{s[1]}')
+def test_uncorrected_hybrid_converges_to_the_biased_fixed_point(mdp, split):
+  """The paper's objective on a hybrid split: the inflated density theory predicts, not p."""
+  next_prob, future_prob = split
+  biased = mdp.hybrid_fixed_point(next_prob, future_prob, td_weight=1.0)
+  predicted_mass = 2 * next_prob + 2 * future_prob / (1 - GAMMA)
+  np.testing.assert_allclose(biased.sum(-1), predicted_mass, rtol=1e-9)
+  # Unclipped, so that w can reach the biased ratios (up to ~40 here).
+  p_hat = _train_classifier(mdp, use_td_targets=True, w_clipping=-1, num_steps=2500,
+                            split=split)
+  relative_tv = 0.5 * np.abs(p_hat - biased).sum(-1).mean() / predicted_mass
+  print(f'\nuncorrected, split {split}: mass {p_hat.sum(-1).mean():.2f} '
+        f'(theory {predicted_mass:.2f}), TV to p {mdp.total_variation(p_hat):.2f}, '
+        f'relative TV to the biased fixed point {relative_tv:.4f}')
+  # 2500 steps leave it a little short of the fixed point (mass 4.3 of 4.6
+  # and 7.5 of 8.2): larger ratios take longer to bootstrap up to.
+  assert mdp.total_variation(p_hat) > 0.5
+  assert relative_tv < 0.1

@@ -44,8 +44,8 @@ def gif_frames(path):
 
 def test_policy_is_exported_whole_with_its_train_step(run_dir):
   assert (run_dir / 'policy' / 'saved_model.pb').exists()
-  assert sorted(os.listdir(run_dir)) == ['eval', 'operative.gin', 'policy', 'records.jsonl',
-                                        'train']
+  assert sorted(os.listdir(run_dir)) == ['.lock', 'eval', 'operative.gin', 'policy',
+                                        'records.jsonl', 'train']
   assert int(tf.saved_model.load(str(run_dir / 'policy')).get_train_step()) == 200
 
 
@@ -120,6 +120,13 @@ def test_missing_pieces_fail_with_one_line(run_dir, tmp_path):
   assert 'must end in .gif or .mp4' in message(run_dir, video_path='out.avi')
   assert 'does not match the agent that operative.gin and --gin_bindings describe' in message(
       run_dir, gin_bindings=['CLearningAgent.actor_fc_layers = (16, 16)'])
+  damaged = tmp_path / 'damaged'
+  shutil.copytree(run_dir, damaged)
+  data = damaged / 'train' / 'checkpoints' / 'ckpt-200.data-00000-of-00001'
+  os.truncate(data, os.path.getsize(data) // 2)
+  assert message(damaged).startswith(
+      f'the newest checkpoint, {damaged}/train/checkpoints/ckpt-200, does not read whole '
+      '(IndexError: ')
 
 
 def test_missing_video_packages_are_named(monkeypatch):

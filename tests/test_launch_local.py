@@ -10,6 +10,7 @@ import time
 import pytest
 
 from c_learning import records
+from c_learning import run_lock
 from c_learning.sweep import local
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -116,6 +117,23 @@ def test_failures_are_reported_and_retried_on_restart(fake, tmp_path):
   local.run_jobs([bad, good], workers=2, out=out)
   assert '2 runs: 1 already finished, 1 to run' in out.getvalue()
   assert open(os.path.join(bad.run_dir, local.LOG)).read().count('=== ') == 2
+
+
+def test_a_run_whose_folder_is_held_is_not_started(fake, tmp_path):
+  """A run started by hand (here: this process holds its folder) is left alone; the others run."""
+  held = job(fake, tmp_path, 'held', 'sleep')
+  free = job(fake, tmp_path, 'free', 'sleep')
+  out = io.StringIO()
+  with run_lock.hold(held.run_dir):
+    failed = local.run_jobs([held, free], workers=2, out=out)
+  assert [j.name for j in failed] == ['held']
+  assert not os.path.exists(os.path.join(held.run_dir, local.LOG))  # never started
+  assert os.path.exists(os.path.join(free.run_dir, local.DONE))
+  text = out.getvalue()
+  assert f'NOT STARTED held: its folder {held.run_dir} is in use by process {os.getpid()}' in text
+  assert 'failed: held (not started: its folder is in use)' in text
+  # Once the holder is gone, the same command runs it.
+  assert local.run_jobs([held, free], workers=2, out=io.StringIO()) == []
 
 
 def test_killed_runner_stops_its_runs_and_a_restart_resumes(fake, tmp_path):

@@ -289,7 +289,7 @@ def test_plan_without_bindings_uses_the_papers_initial_steps(tmp_path):
 
 @pytest.mark.parametrize('flags, message', [
     (['--tasks=sawyer_jump'], "--tasks: 'sawyer_jump' is unknown; allowed: "),
-    (['--agents=c_learning,dqn'], "--agents: 'dqn' is unknown; allowed: c_learning, sac_her."),
+    (['--agents=c_learning,dqn'], "--agents: 'dqn' is unknown; allowed: c_learning, sac_her, td3_her."),
     (['--seeds=0,x'], "--seeds: 'x' is not a non-negative integer."),
     (['--seeds=1,1'], "--seeds='1,1': 1 is listed twice."),
     (['--env_steps=10000'], '--env_steps=10000: leaves no iteration after sawyer_reach\'s '

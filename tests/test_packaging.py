@@ -1,4 +1,5 @@
 """What `pip install .` installs: the shipped gin configs as package data, usable from any folder."""
+import glob
 import os
 import shutil
 import subprocess
@@ -30,8 +31,10 @@ def test_a_plain_install_ships_gin_and_finds_it_from_any_folder(tmp_path):
     shipped = {name: archive.read(name) for name in archive.namelist()
                if name.startswith('c_learning/gin/')}
     archive.extractall(site)
-  checkout = {f'c_learning/gin/{name}': open(os.path.join(REPO, 'gin', name), 'rb').read()
-              for name in os.listdir(os.path.join(REPO, 'gin')) if name.endswith('.gin')}
+  gin_dir = os.path.join(REPO, 'gin')
+  checkout = {f'c_learning/gin/{os.path.relpath(path, gin_dir)}': open(path, 'rb').read()
+              for path in glob.glob(os.path.join(gin_dir, '**', '*.gin'), recursive=True)}
+  assert 'c_learning/gin/setups/her.gin' in checkout
   assert shipped == checkout  # the checkout's gin/ is the source of what ships
 
   elsewhere = tmp_path / 'elsewhere'

@@ -23,7 +23,9 @@ CASES = {
     'sawyer_push': (['gin/sawyer_push.gin'], []),
     'sawyer_drawer': (['gin/sawyer_drawer.gin'], []),
     'sawyer_window': (['gin/sawyer_window.gin'], []),
-    'sawyer_reach_sac_her': (['gin/sawyer_reach.gin'], ['train_eval.agent_name = "sac_her"']),
+    # SacHerAgent's alpha started at 1 then (now 0.01).
+    'sawyer_reach_sac_her': (['gin/sawyer_reach.gin'], ['train_eval.agent_name = "sac_her"',
+                                                        'SacHerAgent.initial_log_alpha = 0.0']),
     'sawyer_reach_plain': (['gin/sawyer_reach.gin'], ['train_eval.overlap_collection = False',
                                                       'train_eval.iterations_per_call = 1']),
 }

@@ -23,8 +23,10 @@ CASES = {f'file:{name}': ([f'gin/{name}'], []) for name in (
     'quickstart.gin', 'sawyer_reach.gin', 'sawyer_push.gin', 'sawyer_drawer.gin',
     'sawyer_window.gin')}
 CASES.update({f'paper:{task}': ([], bindings) for task, bindings in PAPER_BINDINGS.items()})
+# SacHerAgent's alpha started at 1 then (now 0.01).
 CASES['file:sawyer_reach.gin+sac_her'] = (['gin/sawyer_reach.gin'],
-                                           ['train_eval.agent_name = "sac_her"'])
+                                           ['train_eval.agent_name = "sac_her"',
+                                            'SacHerAgent.initial_log_alpha = 0.0'])
 
 pytestmark = pytest.mark.usefixtures('clear_gin')
 

@@ -153,6 +153,76 @@ def test_checkpoint_round_trip(tmp_path):
   check_sample(restored.sample(256), episode_length=6)
 
 
+def _saved_bytes(buffer, directory):
+  """Saves a checkpoint of the buffer in directory; returns its size in bytes."""
+  tf.train.Checkpoint(buffer=buffer).save(str(directory / 'ckpt'))
+  return sum(path.stat().st_size for path in directory.iterdir()
+             if path.name.startswith('ckpt'))
+
+
+@pytest.mark.parametrize('steps', [30, 130], ids=['filling', 'wrapped'])
+def test_checkpoint_restores_the_same_samples(tmp_path, steps):
+  """Two parallel envs, rows partly filled or wrapped around: the restored buffer draws what the saved one would."""
+  buffer = make_buffer(batch_size=2, max_length=50)
+  fill(buffer, [CountingEnv(6), CountingEnv(4, first_episode=100)], num_steps=steps)
+  buffer.sample(3)  # the sampling stream's state is saved too
+  tf.train.Checkpoint(buffer=buffer).save(str(tmp_path / 'ckpt'))
+  restored = make_buffer(batch_size=2, max_length=50)
+  tf.train.Checkpoint(buffer=restored).restore(
+      tf.train.latest_checkpoint(str(tmp_path))).assert_consumed()
+  restored.check_restored()
+  for _ in range(3):
+    expected, got = buffer.sample(64), restored.sample(64)
+    for name in expected._fields:
+      np.testing.assert_array_equal(getattr(got, name).numpy(), getattr(expected, name).numpy())
+
+
+def test_checkpoint_size_follows_the_rows_stored_not_the_capacity(tmp_path):
+  sizes = {}
+  for max_length in (100, 100_000):
+    buffer = make_buffer(max_length=max_length)
+    fill(buffer, [CountingEnv(6)], num_steps=60)
+    sizes[max_length] = _saved_bytes(buffer, tmp_path / str(max_length))
+  # 1000x the capacity, the same 50 rows: the same bytes (a full 100k-row
+  # buffer would take 100_000 * 5 * 8 = 4 MB).
+  assert sizes[100_000] == sizes[100] < 20_000
+  fill(buffer, [CountingEnv(6)], num_steps=600)
+  assert _saved_bytes(buffer, tmp_path / 'more') > sizes[100] + 500 * 4 * 5  # 5 floats a row
+
+
+class _BufferBeforeRowSaving(tf.Module):
+  """The variables a GoalReplayBuffer had, saved whole, as checkpoints of 2026-12-01 hold them."""
+
+  def __init__(self, buffer):
+    super().__init__()
+    for name in ('_observations', '_actions', '_next_observations', '_episode_end'):
+      setattr(self, name, tf.Variable(getattr(buffer, name).variable))
+    for name in ('_episode_start', '_num_added'):
+      setattr(self, name, tf.Variable(getattr(buffer, name)))
+    self._rng = buffer._rng
+
+
+def test_checkpoint_with_the_whole_buffer_still_restores(tmp_path):
+  buffer = make_buffer(max_length=50)
+  fill(buffer, [CountingEnv(6)], num_steps=70)
+  tf.train.Checkpoint(buffer=_BufferBeforeRowSaving(buffer)).save(str(tmp_path / 'ckpt'))
+  restored = make_buffer(max_length=50)
+  tf.train.Checkpoint(buffer=restored).restore(tf.train.latest_checkpoint(str(tmp_path)))
+  restored.check_restored()
+  np.testing.assert_array_equal(restored.gather_all().observation.numpy(),
+                                buffer.gather_all().observation.numpy())
+
+
+def test_restoring_rows_written_for_another_capacity_says_so(tmp_path):
+  buffer = make_buffer(max_length=50)
+  fill(buffer, [CountingEnv(6)], num_steps=70)
+  tf.train.Checkpoint(buffer=buffer).save(str(tmp_path / 'ckpt'))
+  restored = make_buffer(max_length=80)
+  tf.train.Checkpoint(buffer=restored).restore(tf.train.latest_checkpoint(str(tmp_path)))
+  with pytest.raises(ValueError, match='holds 50 rows per environment.*now give 80'):
+    restored.check_restored()
+
+
 def test_bad_arguments_fail_fast():
   with pytest.raises(ValueError, match='gamma'):
     make_buffer(gamma=1.0)

@@ -6,17 +6,16 @@ import sys
 import types
 from unittest import mock
 
-import gin
 import numpy as np
 import pytest
 from tf_agents.policies import random_tf_policy
 
 from c_learning import config
-from c_learning import overlap
 from c_learning import records
 from c_learning import replay
 from c_learning import runner
 from c_learning import train_eval
+from c_learning.agents import c_learning_agent
 from tests import test_recorded_losses
 from tests import train_eval_helpers as helpers
 
@@ -243,18 +242,19 @@ def test_every_collection_step_draws_fresh_random_numbers(tmp_path):
   # a repeated action row means two traced parts drew the same numbers (as the
   # two parities and the initial collection once did).
   buffers = []
-  make_buffer, make_snapshot = replay.GoalReplayBuffer.__init__, overlap.PolicySnapshot.__init__
+  make_buffer = replay.GoalReplayBuffer.__init__
 
   def keep_buffer(self, *args, **kwargs):
     make_buffer(self, *args, **kwargs)
     buffers.append(self)
 
-  def random_snapshot(self, actor_network, time_step_spec, action_spec):
-    make_snapshot(self, actor_network, time_step_spec, action_spec)
-    self.policy = random_tf_policy.RandomTFPolicy(time_step_spec, action_spec)
+  def random_policy_with(self, actor_network):
+    del actor_network
+    return random_tf_policy.RandomTFPolicy(*self._policy_specs)  # pylint: disable=protected-access
 
   with mock.patch.object(replay.GoalReplayBuffer, '__init__', keep_buffer), \
-       mock.patch.object(overlap.PolicySnapshot, '__init__', random_snapshot):
+       mock.patch.object(c_learning_agent.CLearningAgent, 'collect_policy_with',
+                         random_policy_with):
     helpers.run(tmp_path, [], helpers.SMALL + [
         'train_eval.env_name = "point_mass"', 'goal_fn.relabel_next_prob = 0.5',
         'goal_fn.relabel_future_prob = 0.0', 'train_eval.num_iterations = 400',

@@ -2,11 +2,13 @@
 from c_learning import config
 from c_learning.agents import c_learning_agent
 from c_learning.agents import sac_her_agent
+from c_learning.agents import td3_her_agent
 
 # train_eval.agent_name -> the agent's class (a base.GoalConditionedAgent).
 AGENTS = {
     'c_learning': c_learning_agent.CLearningAgent,
     'sac_her': sac_her_agent.SacHerAgent,
+    'td3_her': td3_her_agent.Td3HerAgent,
 }
 
 
@@ -22,7 +24,7 @@ def create(agent_name, time_step_spec, action_spec, relabeler, gamma, train_step
                              f'{", ".join(sorted(AGENTS))}.')
   agent_class = AGENTS[agent_name]
   agent_class.check_relabeling(relabeler)
-  return agent_class(time_step_spec, action_spec, gamma=gamma,
+  return agent_class(time_step_spec, action_spec, gamma=gamma, relabeler=relabeler,
                      debug_summaries=debug_summaries,
                      summarize_grads_and_vars=summarize_grads_and_vars,
                      train_step_counter=train_step_counter)

@@ -22,12 +22,13 @@ class GoalConditionedAgent(tf_agent.TFAgent):
   """What every agent of the package is: a TFAgent on RelabeledTransition batches ([B] outer dimension).
 
   A subclass is one file and one line in c_learning.agents.AGENTS. The registry
-  calls it as Agent(time_step_spec, action_spec, gamma=..., debug_summaries=...,
-  summarize_grads_and_vars=..., train_step_counter=...), which its
+  calls it as Agent(time_step_spec, action_spec, gamma=..., relabeler=...,
+  debug_summaries=..., summarize_grads_and_vars=..., train_step_counter=...), which its
   @gin.configurable(denylist=config.AGENT_DENYLIST) keeps from gin; every other
   setting is a gin binding on the subclass itself. The loops draw its batches with
-  sample_batch; its losses are public methods, and its _train returns
-  LossInfo(loss, extra=a NamedTuple of named losses).
+  sample_batch and collect with collect_policy_with(copy of actor_network); its
+  losses are public methods, and its _train returns LossInfo(loss, extra=a
+  NamedTuple of named losses).
   """
 
   # How error messages name the algorithm.

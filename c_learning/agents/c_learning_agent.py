@@ -57,10 +57,12 @@ class CLearningAgent(twin_critic_agent.TwinCriticAgent):
                w_clipping=None,
                use_td_targets=True,
                actor_loss_type='c',
+               exact_hybrid=False,
                gradient_clipping=None,
                debug_summaries=False,
                summarize_grads_and_vars=False,
                train_step_counter=None,
+               relabeler=None,
                name=None):
     """Creates the agent.
 
@@ -76,6 +78,16 @@ class CLearningAgent(twin_critic_agent.TwinCriticAgent):
         classifier, where goals other than NEXT and FUTURE are negatives
         (label 0, weight 1).
       actor_loss_type: 'c' (loss -C) or 'cross_entropy' (loss -log C).
+      exact_hybrid: whether to scale the TD term gamma*w of the other goals by
+        lambda = 2 * relabel_next_prob. With future-state positives in the
+        batch (relabel_future_prob > 0), the paper's objective (False) counts
+        the future twice, once sampled and once bootstrapped, and its fixed
+        point is not the future-state density: the density it implies sums
+        to 2*p_next + 2*p_future/(1 - gamma) over goals instead of 1. With
+        lambda it is exact for every split (tests/test_discrete_mdp.py). The
+        TD-only split (0.5, 0) has lambda = 1 either way.
+      relabeler: the c_learning.relabel.GoalRelabeler of the batches (the
+        registry passes it); exact_hybrid reads its relabel_next_prob.
       debug_summaries: whether to write debug summaries (w, C by goal type).
       name: name of the agent's tf.Module.
       Other arguments: as in twin_critic_agent.TwinCriticAgent.
@@ -98,7 +110,16 @@ class CLearningAgent(twin_critic_agent.TwinCriticAgent):
           f'CLearningAgent actor_loss_type must be one of {ACTOR_LOSS_TYPES}; '
           f'got {actor_loss_type!r}.')
 
+    if exact_hybrid and relabeler is None:
+      raise config.ConfigError(
+          'CLearningAgent.exact_hybrid=True needs the relabeler, whose '
+          'relabel_next_prob sets the TD weight; build the agent with '
+          'c_learning.agents.create or pass relabeler=.')
+
     self._gamma = gamma
+    # lambda: the weight of the bootstrapped future, gamma*w, against the
+    # future-state positives that the batch samples directly (see exact_hybrid).
+    self._td_weight = 2.0 * relabeler.relabel_next_prob if exact_hybrid else 1.0
     self._w_clipping = w_clipping
     self._use_td_targets = use_td_targets
     self._actor_loss_type = actor_loss_type
@@ -123,9 +144,10 @@ class CLearningAgent(twin_critic_agent.TwinCriticAgent):
     """Returns per-row (labels, weights) of the critic's cross-entropy.
 
     NEXT: label 1, weight 1 - gamma. FUTURE: label 1, weight 1. Other goals
-    (RANDOM, ORIG, LAST): with TD targets label gamma*w/(1+gamma*w) and weight
-    1 + gamma*w, which is gamma*w*(-log C) + (-log(1-C)); without TD targets
-    label 0, weight 1.
+    (RANDOM, ORIG, LAST): with TD targets label v/(1+v) and weight 1 + v for
+    v = lambda*gamma*w, which is v*(-log C) + (-log(1-C)); lambda is 1, or
+    2*relabel_next_prob with exact_hybrid. Without TD targets label 0,
+    weight 1.
 
     Args:
       goal_types: int vector [B] of GoalType values.
@@ -138,9 +160,9 @@ class CLearningAgent(twin_critic_agent.TwinCriticAgent):
     is_future = tf.equal(goal_types, int(GoalType.FUTURE))
     ones = tf.ones_like(w)
     if self._use_td_targets:
-      gamma_w = self._gamma * w
-      other_labels = gamma_w / (1.0 + gamma_w)
-      other_weights = 1.0 + gamma_w
+      td = self._td_weight * self._gamma * w
+      other_labels = td / (1.0 + td)
+      other_weights = 1.0 + td
     else:
       other_labels = tf.zeros_like(w)
       other_weights = ones

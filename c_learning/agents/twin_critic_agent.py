@@ -42,7 +42,9 @@ class TwinCriticAgent(base.GoalConditionedAgent):
     """
     self._check_action_spec(action_spec)
     observation_spec = time_step_spec.observation
-    actor_network = networks.build_actor_network(observation_spec, action_spec, actor_fc_layers)
+    # The specs of every policy over the actor (TFAgent sets its own only at the end).
+    self._policy_specs = (time_step_spec, action_spec)
+    actor_network = self._build_actor_network(observation_spec, action_spec, actor_fc_layers)
     critic_network = networks.build_critic_network(observation_spec, action_spec,
                                                    critic_fc_layers)
     self._target_update_tau = target_update_tau
@@ -70,7 +72,8 @@ class TwinCriticAgent(base.GoalConditionedAgent):
         time_step_spec=time_step_spec, action_spec=action_spec,
         actor_network=self._actor_network, training=False)
     super().__init__(
-        time_step_spec, action_spec, policy=policy, collect_policy=policy,
+        time_step_spec, action_spec, policy=policy,
+        collect_policy=self.collect_policy_with(self._actor_network),
         train_sequence_length=None, num_outer_dims=1,
         training_data_spec=base.training_data_spec(time_step_spec, action_spec),
         debug_summaries=debug_summaries,
@@ -81,6 +84,20 @@ class TwinCriticAgent(base.GoalConditionedAgent):
   def actor_network(self):
     """The actor that `policy` and `collect_policy` run."""
     return self._actor_network
+
+  def _build_actor_network(self, observation_spec, action_spec, fc_layers):
+    """The actor: a tanh-Gaussian (c_learning.networks.build_actor_network) unless a subclass says otherwise."""
+    return networks.build_actor_network(observation_spec, action_spec, fc_layers)
+
+  def collect_policy_with(self, actor_network):
+    """The policy that collects with `actor_network` (this agent's actor or a copy of it).
+
+    The loops collect with snapshots of the actor; this says how the agent
+    explores with one: by default the stochastic actor itself.
+    """
+    time_step_spec, action_spec = self._policy_specs
+    return actor_policy.ActorPolicy(time_step_spec=time_step_spec, action_spec=action_spec,
+                                    actor_network=actor_network, training=False)
 
   @property
   def _critic_networks(self):
@@ -117,6 +134,13 @@ class TwinCriticAgent(base.GoalConditionedAgent):
   def _critic_outputs(self, critics, observations, actions, training):
     """Returns the output [B] of each network in critics, as a list."""
     return [net((observations, actions), training=training)[0] for net in critics]
+
+  def _twin_squared_errors(self, observations, actions, td_targets, training, weights):
+    """The sum over the twin critics of the batch mean of (Q_i(s, a) - td_targets)^2."""
+    total = 0.0
+    for q in self._critic_outputs(self._critic_networks, observations, actions, training):
+      total += self._batch_mean(tf.math.squared_difference(td_targets, q), weights)
+    return total
 
   @property
   def _critic_variables(self):

@@ -9,6 +9,7 @@ import sys
 import time
 
 from c_learning import records
+from c_learning import run_lock
 
 DONE = 'DONE'  # written into a run's directory when its command exits 0
 LOG = 'train_eval.log'
@@ -77,7 +78,14 @@ def run_jobs(jobs, workers, cwd=None, status_every=30.0, poll=0.2, out=None, on_
           print(f'FAILED {job.name} (exit {job.returncode}); log: '
                 f'{os.path.join(job.run_dir, LOG)}', file=out, flush=True)
       while pending and len(running) < workers:
-        running.append(_start(pending.pop(0), cwd))
+        job = pending.pop(0)
+        held_by = run_lock.holder(job.run_dir)
+        if held_by:  # a run started by hand, or by another sweep on the same folder
+          failed.append(job)
+          print(f'NOT STARTED {job.name}: its folder {job.run_dir} is in use by {held_by}',
+                file=out, flush=True)
+          continue
+        running.append(_start(job, cwd))
       line = _summary(len(jobs), done, running, failed, pending)
       # Print on every change, and now and then so a long quiet run shows progress.
       if line != last_line or time.time() - last_time >= status_every:
@@ -101,6 +109,9 @@ def run_jobs(jobs, workers, cwd=None, status_every=30.0, poll=0.2, out=None, on_
     if previous is not None:
       signal.signal(signal.SIGTERM, previous)
   for job in failed:
+    if job.process is None:
+      print(f'failed: {job.name} (not started: its folder is in use)', file=out, flush=True)
+      continue
     print(f'failed: {job.name} (exit {job.returncode}); last lines of its log:', file=out)
     print(_tail(os.path.join(job.run_dir, LOG)), file=out, flush=True)
   return failed

@@ -41,35 +41,85 @@ copy_file() {  # copy_file SRC DST
   if [[ "$1" == gs://* || "$2" == gs://* ]]; then gsutil -q cp "$1" "$2"; else cp "$1" "$2"; fi
 }
 
-sync_dir() {  # sync_dir SRC DST [--delete|--exclude-index]: DST gets SRC's files
+sync_dir() {  # sync_dir SRC DST [MODE]: DST gets SRC's files
+  # MODE --data: all but train/checkpoints/'s state file and *.index files; --all-but-state;
+  # --delete: all, and DST's files that SRC lacks are deleted.
   if [[ "$2" != gs://* ]]; then
     mkdir -p "$2" || return 1
   fi
   if [[ "$1" == gs://* || "$2" == gs://* ]]; then
     case "${3:-}" in
       --delete) gsutil -m -q rsync -r -d "$1" "$2" ;;
-      --exclude-index) gsutil -m -q rsync -r -x '^train/checkpoints/checkpoint$' "$1" "$2" ;;
+      --data) gsutil -m -q rsync -r -x '^train/checkpoints/(checkpoint|[^/]*\.index)$' "$1" "$2" ;;
+      --all-but-state) gsutil -m -q rsync -r -x '^train/checkpoints/checkpoint$' "$1" "$2" ;;
       *) gsutil -m -q rsync -r "$1" "$2" ;;
     esac
   else
     case "${3:-}" in
       --delete) rsync -rt --delete "$1/" "$2/" ;;
-      --exclude-index) rsync -rt --exclude=/train/checkpoints/checkpoint "$1/" "$2/" ;;
+      --data) rsync -rt --exclude=/train/checkpoints/checkpoint \
+        --exclude='/train/checkpoints/*.index' "$1/" "$2/" ;;
+      --all-but-state) rsync -rt --exclude=/train/checkpoints/checkpoint "$1/" "$2/" ;;
       *) rsync -rt "$1/" "$2/" ;;
     esac
   fi
 }
 
-sync_up() {  # sync_up LOCAL REMOTE
-  # Checkpoint data first, then the index that names it, then deletions: at every moment
-  # the bucket's index names a checkpoint that the bucket holds. The index is copied
-  # outright: rsync's size-and-time check can miss a same-size rewrite in the same second.
-  local index=train/checkpoints/checkpoint
-  sync_dir "$1" "$2" --exclude-index || return 1
-  if [ -e "$1/$index" ]; then
-    copy_file "$1/$index" "$2/$index" || return 1
+# A run directory goes up through a stage: hard links to what the bucket should hold, taken
+# at one moment, so that the trainer's saves and deletions meanwhile change nothing uploaded.
+stage_run() {  # stage_run LOCAL STAGE
+  local ck=train/checkpoints key value name local_abs rc
+  mkdir -p "$2/$ck" || return 1
+  local_abs="$(cd "$1" && pwd)" || return 1
+  # The state file first: TF rewrites it only once the checkpoints it names are whole.
+  if [ -e "$1/$ck/checkpoint" ]; then
+    cp "$1/$ck/checkpoint" "$2/$ck/checkpoint" || return 1
+    while read -r key value || [ -n "$key" ]; do
+      case "$key" in
+        model_checkpoint_path: | all_model_checkpoint_paths:) ;;
+        *) continue ;;
+      esac
+      name="${value//\"/}"
+      name="${name##*/}"  # paths may be absolute
+      if [ -z "$name" ] || [ -e "$2/$ck/$name.index" ]; then
+        continue
+      fi
+      # Fails if the trainer deleted it since (max_to_keep): the caller tries again later.
+      if ! ln "$1/$ck/$name.index" "$1/$ck/$name".data-* "$2/$ck/" 2>/dev/null; then
+        log "$1: $name, named by its state file, is gone"
+        return 1
+      fi
+    done <"$2/$ck/checkpoint"
   fi
+  # Not the rest of checkpoints/ (unnamed or half-saved checkpoints, state temp files,
+  # damaged/: not needed to resume, as big as a checkpoint) nor any saver's *_temp folder.
+  rsync -rt --link-dest="$local_abs" --exclude="/$ck/*" --exclude='*_temp/' "$1/" "$2/"
+  rc=$?
+  [ "$rc" -eq 0 ] || [ "$rc" -eq 24 ]  # 24: a file vanished meanwhile; it goes up next time
+}
+
+upload_stage() {  # upload_stage STAGE REMOTE
+  # Checkpoint data, then the index files, then the state file that names them, deletions
+  # last: the bucket's state file only ever names checkpoints that the bucket holds whole,
+  # and a newer ckpt-N.index left by an upload cut short has its data (restore tries it).
+  local state=train/checkpoints/checkpoint
+  sync_dir "$1" "$2" --data || return 1
+  sync_dir "$1" "$2" --all-but-state || return 1
+  # No checkpoint here yet: keep the bucket's (a delete pass may drop its files first).
+  [ -e "$1/$state" ] || return 0
+  # Copied outright: rsync's size-and-time check can miss a same-size rewrite in one second.
+  copy_file "$1/$state" "$2/$state" || return 1
   sync_dir "$1" "$2" --delete
+}
+
+sync_up() {  # sync_up LOCAL REMOTE
+  local stage rc
+  stage="$(dirname "$1")/.sync-$(basename "$1")"  # beside LOCAL: hard links need one disk
+  rm -rf "$stage"  # left by a sync cut short
+  stage_run "$1" "$stage" && upload_stage "$stage" "$2"
+  rc=$?
+  rm -rf "$stage"
+  return "$rc"
 }
 
 periodic_sync() {  # periodic_sync LOCAL REMOTE STOPFILE: sync_up every SYNC_EVERY s

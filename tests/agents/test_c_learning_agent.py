@@ -2,6 +2,7 @@
 import math
 import os
 
+import gin
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -9,7 +10,9 @@ from tf_agents.specs import tensor_spec
 from tf_agents.trajectories import time_step as ts
 from tf_agents.utils import common
 
+from c_learning import agents
 from c_learning import config
+from c_learning import relabel
 from c_learning.agents import c_learning_agent
 from c_learning.relabel import GoalType
 from c_learning.relabel import RelabeledTransition
@@ -201,6 +204,32 @@ def test_critic_labels_and_weights(use_td_targets):
     expected_weights = [0.1, 1.0, 1.0, 1.0, 1.0]
   np.testing.assert_allclose(labels.numpy(), expected_labels, rtol=1e-5)
   np.testing.assert_allclose(weights.numpy(), expected_weights, rtol=1e-5)
+
+
+def test_exact_hybrid_scales_the_td_term_by_twice_the_next_share():
+  """lambda = 2 * relabel_next_prob = 0.6, read from the relabeler that the registry passes."""
+  relabeler = relabel.GoalRelabeler(relabel.GoalSlice(0, 2), 2, relabel_next_prob=0.3,
+                                    relabel_future_prob=0.2)
+  paper = agents.create('c_learning', TIME_STEP_SPEC, ACTION_SPEC, relabeler=relabeler,
+                        gamma=GAMMA, train_step_counter=tf.Variable(0, dtype=tf.int64))
+  goal_types = tf.constant([int(GoalType.NEXT), int(GoalType.FUTURE), int(GoalType.RANDOM)])
+  w = tf.constant([3.0, 3.0, 3.0])
+  gin.bind_parameter('CLearningAgent.exact_hybrid', True)
+  agent = agents.create('c_learning', TIME_STEP_SPEC, ACTION_SPEC, relabeler=relabeler,
+                        gamma=GAMMA, train_step_counter=tf.Variable(0, dtype=tf.int64))
+  labels, weights = agent.critic_labels_and_weights(goal_types, w)
+  # lambda * gamma * w = 0.6 * 0.9 * 3 = 1.62 -> label 1.62/2.62, weight 2.62;
+  # the positives keep theirs.
+  np.testing.assert_allclose(labels.numpy(), [1.0, 1.0, 1.62 / 2.62], rtol=1e-5)
+  np.testing.assert_allclose(weights.numpy(), [0.1, 1.0, 2.62], rtol=1e-5)
+  paper_labels, paper_weights = paper.critic_labels_and_weights(goal_types, w)
+  np.testing.assert_allclose(paper_labels.numpy()[2], 2.7 / 3.7, rtol=1e-5)
+  np.testing.assert_allclose(paper_weights.numpy()[2], 3.7, rtol=1e-5)
+
+
+def test_exact_hybrid_without_a_relabeler_says_what_it_needs():
+  with pytest.raises(config.ConfigError, match='exact_hybrid=True needs the relabeler'):
+    _make_agent(exact_hybrid=True)
 
 
 def _set_constant_actor(actor, means, log_stds):

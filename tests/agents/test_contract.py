@@ -112,3 +112,10 @@ def test_sample_batch_draws_what_the_agent_trains_on(agent_name):
   for value, spec in zip(tf.nest.flatten(batch), tf.nest.flatten(agent.training_data_spec)):
     assert value.dtype == spec.dtype and value.shape[1:] == spec.shape
   agent.train(batch)
+
+
+def test_an_action_spec_the_agent_cannot_use_is_one_clear_line(agent_name):
+  unbounded = tf.TensorSpec((2,), tf.float32)
+  with pytest.raises(ValueError, match='needs a single continuous .bounded, float. action spec'):
+    agents.create(agent_name, TIME_STEP_SPEC, unbounded, relabeler=RELABELER, gamma=0.9,
+                  train_step_counter=tf.Variable(0, dtype=tf.int64))

@@ -1,0 +1,136 @@
+"""Tests of Td3HerAgent: the TD target by hand, the delayed actor, exploration within the bounds."""
+import numpy as np
+import pytest
+import tensorflow as tf
+from tf_agents.specs import tensor_spec
+from tf_agents.trajectories import time_step as ts
+
+from c_learning import config
+from c_learning.agents import td3_her_agent
+from c_learning.relabel import GoalType
+from c_learning.relabel import RelabeledTransition
+
+OBS_WIDTH = 4
+OBS_SPEC = tf.TensorSpec((OBS_WIDTH,), tf.float32)
+# Bounds other than [-1, 1], so that noise scaled by the half range shows.
+ACTION_SPEC = tensor_spec.BoundedTensorSpec((2,), tf.float32, -2.0, 2.0)
+TIME_STEP_SPEC = ts.time_step_spec(OBS_SPEC)
+GAMMA = 0.9
+
+pytestmark = pytest.mark.usefixtures('clear_gin')
+
+
+def _make_agent(**kwargs):
+  kwargs.setdefault('critic_fc_layers', (8,))
+  # Its own counter: the global step that TF-Agents would use counts other tests' steps.
+  return td3_her_agent.Td3HerAgent(TIME_STEP_SPEC, ACTION_SPEC, gamma=GAMMA,
+                                   actor_fc_layers=(8,),
+                                   train_step_counter=tf.Variable(0, dtype=tf.int64), **kwargs)
+
+
+def _batch(size=4, seed=0):
+  rng = np.random.RandomState(seed)
+  return RelabeledTransition(
+      observation=tf.constant(rng.randn(size, OBS_WIDTH), tf.float32),
+      action=tf.constant(rng.uniform(-2, 2, (size, 2)), tf.float32),
+      next_observation=tf.constant(rng.randn(size, OBS_WIDTH), tf.float32),
+      goal_type=tf.constant([int(GoalType.FUTURE)] * size, tf.int32),
+      future_offset=tf.constant([1] * size, tf.int32),
+      reward=tf.constant([1.0, 0.0, 1.0, 0.0][:size], tf.float32))
+
+
+def _set_linear_critic(net, bias, action_kernel):
+  """A critic with no hidden layer: Q = bias + action_kernel . a."""
+  for v in net.variables:
+    v.assign(tf.zeros_like(v))
+    if v.name.endswith('logit/bias:0'):
+      v.assign([bias])
+    if v.name.endswith('logit/kernel:0'):
+      kernel = np.zeros(v.shape, np.float32)
+      kernel[OBS_WIDTH:, 0] = action_kernel
+      v.assign(kernel)
+
+
+def _set_constant_actor(net, actions):
+  """A deterministic actor whose output layer's bias gives atanh(action / 2) (bounds +-2)."""
+  for v in net.variables:
+    v.assign(tf.zeros_like(v))
+    if 'action' in v.name and v.name.endswith('bias:0'):
+      v.assign(np.arctanh(np.asarray(actions, np.float32) / 2.0))
+
+
+@pytest.mark.parametrize('terminate_on_reward', [False, True])
+def test_critic_loss_by_hand(terminate_on_reward):
+  agent = _make_agent(critic_fc_layers=(), terminate_on_reward=terminate_on_reward)
+  _set_linear_critic(agent._critic_network_1, 0.5, [0.0, 0.0])
+  _set_linear_critic(agent._critic_network_2, -0.5, [0.0, 0.0])
+  # Q'_1 = 1 + a'_0 and Q'_2 = 2 + a'_1: the min depends on the smoothed a'.
+  _set_linear_critic(agent._target_critic_network_1, 1.0, [1.0, 0.0])
+  _set_linear_critic(agent._target_critic_network_2, 2.0, [0.0, 1.0])
+  _set_constant_actor(agent._target_actor_network, [1.0, -1.5])
+  batch = _batch()
+  # Noise (in half ranges, half range 2): clipped to +-0.5, then scaled by 2.
+  noise = tf.constant([[0.0, 0.0], [0.9, -0.9], [-0.25, 0.25], [0.5, 0.5]])
+  # a' = clip((1, -1.5) + 2 * clip(noise)): (1, -1.5), (2, -2.5 -> -2), (0.5, -1), (2, -0.5).
+  a_next = np.array([[1.0, -1.5], [2.0, -2.0], [0.5, -1.0], [2.0, -0.5]])
+  np.testing.assert_allclose(agent.target_actions(batch.next_observation, noise).numpy(),
+                             a_next, rtol=1e-5)
+  min_q = np.minimum(1.0 + a_next[:, 0], 2.0 + a_next[:, 1])  # (0.5, 0, 1, 1.5)
+  r = np.array([1.0, 0.0, 1.0, 0.0])
+  y = r + GAMMA * (1.0 - r if terminate_on_reward else 1.0) * min_q
+  # No termination: y = (1.45, 0, 1.9, 1.35); with it: (1, 0, 1, 1.35).
+  np.testing.assert_allclose(
+      y, [1.0, 0.0, 1.0, 1.35] if terminate_on_reward else [1.45, 0.0, 1.9, 1.35], rtol=1e-6)
+  expected = sum(np.mean((y - q) ** 2) for q in (0.5, -0.5))
+  loss = agent.critic_loss(batch.observation, batch.action, batch.next_observation,
+                           batch.reward, target_noise=noise)
+  np.testing.assert_allclose(loss.numpy(), expected, rtol=1e-5)
+
+
+def test_actor_loss_by_hand():
+  agent = _make_agent(critic_fc_layers=(), action_l2=0.5)
+  _set_linear_critic(agent._critic_network_1, 0.25, [1.0, -1.0])
+  _set_linear_critic(agent._critic_network_2, -9.0, [0.0, 0.0])  # TD3's actor reads Q_1 only
+  _set_constant_actor(agent._actor_network, [1.0, -0.5])
+  # Q_1 = 0.25 + 1 + 0.5 = 1.75; l2 = 0.5 * mean((0.5, -0.25)^2) = 0.078125.
+  loss = agent.actor_loss(_batch().observation)
+  np.testing.assert_allclose(loss.numpy(), -1.75 + 0.078125, rtol=1e-5)
+
+
+def test_the_actor_moves_every_actor_update_period_steps():
+  agent = _make_agent(actor_update_period=3)
+  agent.initialize()
+  moved = []
+  for step in range(6):
+    before = [v.numpy() for v in agent._actor_network.trainable_variables]
+    agent.train(_batch(seed=step))
+    after = agent._actor_network.trainable_variables
+    moved.append(any(not np.array_equal(b, a.numpy()) for b, a in zip(before, after)))
+  # The counter is 0, 1, ... when each step's actor update is decided.
+  assert moved == [True, False, False, True, False, False]
+
+
+@pytest.mark.parametrize('random_prob', [0.0, 1.0])
+def test_exploration_stays_within_the_bounds(random_prob):
+  agent = _make_agent(exploration_noise_std=0.5, exploration_random_prob=random_prob)
+  _set_constant_actor(agent._actor_network, [1.9, -1.9])
+  observations = tf.zeros([4000, OBS_WIDTH])
+  actions = agent.collect_policy.action(ts.restart(observations, batch_size=4000)).action.numpy()
+  assert actions.min() >= -2.0 and actions.max() <= 2.0
+  if random_prob == 0.0:
+    # N(0, 0.5 * 2) around (1.9, -1.9), clipped: the mean is pulled inside the bounds.
+    assert 1.0 < actions[:, 0].mean() < 1.9 and -1.9 < actions[:, 1].mean() < -1.0
+    greedy = agent.policy.action(ts.restart(observations[:2], batch_size=2)).action.numpy()
+    np.testing.assert_allclose(greedy, [[1.9, -1.9]] * 2, rtol=1e-5)
+  else:
+    np.testing.assert_allclose(actions.mean(0), [0.0, 0.0], atol=0.1)  # uniform on [-2, 2]
+    np.testing.assert_allclose(actions.std(0), [4 / np.sqrt(12)] * 2, rtol=0.05)
+
+
+def test_bad_settings_fail_fast():
+  with pytest.raises(config.ConfigError, match='actor_update_period=0'):
+    _make_agent(actor_update_period=0)
+  with pytest.raises(config.ConfigError, match=r'exploration_random_prob=1.5: must be in \[0, 1\]'):
+    _make_agent(exploration_random_prob=1.5)
+  with pytest.raises(config.ConfigError, match='target_noise_std=-0.1'):
+    _make_agent(target_noise_std=-0.1)

@@ -1,0 +1,37 @@
+"""Every shipped config parses, and the set-up configs (her.gin, next_state.gin) rule after any task's."""
+import importlib
+
+import gin
+import pytest
+
+from c_learning import config
+
+TASK_CONFIGS = sorted(config.shipped_gin_files())
+
+pytestmark = pytest.mark.usefixtures('clear_gin')
+
+
+@pytest.fixture(autouse=True)
+def train_eval_registered():
+  importlib.import_module('c_learning.train_eval')  # the configurable train_eval.*
+
+
+@pytest.mark.parametrize('task_config', TASK_CONFIGS)
+def test_task_config_parses_and_names_its_task(task_config):
+  config.parse([task_config])
+  assert gin.query_parameter('train_eval.env_name')
+  assert gin.query_parameter('goal_fn.relabel_next_prob') is not None
+
+
+@pytest.mark.parametrize('setup, expected', [
+    ('gin/setups/her.gin', {'goal_fn.reward': 'threshold', 'goal_fn.relabel_next_prob': 0.0,
+                 'goal_fn.relabel_future_prob': 0.8, 'goal_fn.relabel_orig_prob': 0.2,
+                 'Td3HerAgent.exploration_random_prob': 0.3}),
+    ('gin/setups/next_state.gin', {'goal_fn.reward': 'next_state', 'goal_fn.relabel_next_prob': 0.5,
+                        'goal_fn.relabel_future_prob': 0.0}),
+])
+@pytest.mark.parametrize('task_config', ['sawyer_push.gin', 'fetch_reach.gin'])
+def test_setup_config_overrides_the_task_split(task_config, setup, expected):
+  config.parse([task_config, setup])
+  for name, value in expected.items():
+    assert gin.query_parameter(name) == value, name
