@@ -4,6 +4,7 @@ from tf_agents.agents import tf_agent
 from tf_agents.utils import common
 from tf_agents.utils import eager_utils
 
+from c_learning import config
 from c_learning.relabel import RelabeledTransition
 
 
@@ -38,6 +39,12 @@ class GoalConditionedAgent(tf_agent.TFAgent):
   def check_relabeling(cls, relabeler):
     """Raises config.ConfigError where the agent's theory rules out `relabeler`'s goal split; any split by default."""
     del relabeler
+
+  @classmethod
+  def _check_gamma(cls, gamma):
+    """Raises config.ConfigError unless 0 < gamma < 1."""
+    if not 0.0 < gamma < 1.0:
+      raise config.ConfigError(f'{cls.__name__} needs 0 < gamma < 1; got gamma={gamma}.')
 
   def sample_batch(self, replay_buffer, relabeler, batch_size):
     """One batch to train on, drawn by the loops: by default batch_size relabeled transitions.

@@ -96,9 +96,7 @@ class CLearningAgent(twin_critic_agent.TwinCriticAgent):
       ValueError: on a discrete or unbounded action spec or a bad setting.
     """
     tf.Module.__init__(self, name=name)
-    if not 0.0 < gamma < 1.0:
-      raise config.ConfigError(
-          f'CLearningAgent needs 0 < gamma < 1; got gamma={gamma}.')
+    self._check_gamma(gamma)
     if w_clipping is None:
       w_clipping = 1.0 / (1.0 - gamma)
     if not (w_clipping == -1 or w_clipping > 0):

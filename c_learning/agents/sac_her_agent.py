@@ -88,8 +88,7 @@ class SacHerAgent(twin_critic_agent.TwinCriticAgent):
     """
     del relabeler
     tf.Module.__init__(self, name=name)
-    if not 0.0 < gamma < 1.0:
-      raise config.ConfigError(f'SacHerAgent needs 0 < gamma < 1; got gamma={gamma}.')
+    self._check_gamma(gamma)
     self._gamma = gamma
     self._terminate_on_reward = terminate_on_reward
     self._alpha_optimizer = tf.keras.optimizers.Adam(learning_rate=alpha_learning_rate)

@@ -18,7 +18,6 @@ import tensorflow as tf
 from tf_agents.agents import tf_agent
 from tf_agents.agents.ddpg import actor_network as ddpg_actor_network
 from tf_agents.utils import common
-from tf_agents.utils import eager_utils
 
 from c_learning import config
 from c_learning import exploration
@@ -88,8 +87,7 @@ class Td3HerAgent(twin_critic_agent.TwinCriticAgent):
     """
     del relabeler
     tf.Module.__init__(self, name=name)
-    if not 0.0 < gamma < 1.0:
-      raise config.ConfigError(f'Td3HerAgent needs 0 < gamma < 1; got gamma={gamma}.')
+    self._check_gamma(gamma)
     if not (isinstance(actor_update_period, int) and actor_update_period >= 1):
       raise config.ConfigError(
           f'Td3HerAgent.actor_update_period={actor_update_period!r}: must be an int >= 1.')
@@ -214,23 +212,14 @@ class Td3HerAgent(twin_critic_agent.TwinCriticAgent):
             experience.observation, experience.action, experience.next_observation,
             experience.reward, weights=weights, training=True),
         self._critic_variables, self._critic_optimizer)
-    # As TF-Agents' TD3: the actor's loss is computed every step (so it is
-    # logged every step) and applied every actor_update_period steps.
-    variables = self._actor_network.trainable_variables
-    with tf.GradientTape(watch_accessed_variables=False) as tape:
-      tape.watch(variables)
-      actor_loss = self.actor_loss(experience.observation, weights=weights, training=True)
-    grads_and_vars = list(zip(tape.gradient(actor_loss, variables), variables))
-    if self._gradient_clipping is not None:
-      grads_and_vars = eager_utils.clip_gradient_norms(grads_and_vars, self._gradient_clipping)
-
-
-    def apply_actor_gradients():
-      self._actor_optimizer.apply_gradients(grads_and_vars)
-      return tf.constant(True)
-
-    tf.cond(tf.equal(self.train_step_counter % self._actor_update_period, 0),
-            apply_actor_gradients, lambda: tf.constant(False))
+    # The actor's loss is logged every step; its gradient is taken and applied
+    # only every actor_update_period steps, so the other steps skip the backward pass.
+    actor_loss = tf.cond(
+        tf.equal(self.train_step_counter % self._actor_update_period, 0),
+        lambda: self._minimize(
+            lambda: self.actor_loss(experience.observation, weights=weights, training=True),
+            self._actor_network.trainable_variables, self._actor_optimizer),
+        lambda: self.actor_loss(experience.observation, weights=weights, training=True))
     return self._finish_train_step(Td3HerLossInfo(critic_loss=critic_loss,
                                                   actor_loss=actor_loss))
 
