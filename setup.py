@@ -28,6 +28,9 @@ setuptools.setup(
         'pyyaml',  # sweep specs (launch/sweep.py)
         'imageio',  # GIFs of rollouts (c_learning_evaluate --video)
         'matplotlib',  # learning curves (benchmarks/learning.py)
+        # Offline datasets (c_learning.collect, train_eval.dataset); 0.5.2 is the last
+        # release that accepts numpy < 2, which TensorFlow 2.15 needs.
+        'minari[hdf5]==0.5.2',
     ],
     extras_require={
         # gymnasium goal environments beyond the package's own (env_name 'gym:FetchReach-v4').
@@ -40,6 +43,7 @@ setuptools.setup(
         'console_scripts': [
             'c_learning_train=c_learning.train_eval:run',
             'c_learning_evaluate=c_learning.evaluate:run',
+            'c_learning_collect=c_learning.collect:run',
         ],
     },
 )

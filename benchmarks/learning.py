@@ -100,6 +100,10 @@ def parse_args(argv):
   parser.add_argument('--seeds', default='0,1,2', help='comma-separated')
   parser.add_argument('--env_steps', type=int, default=100_000,
                       help='env steps a run takes, its random initial steps included')
+  parser.add_argument('--train_steps', type=int, default=None,
+                      help='train steps a run takes where its config takes no env steps '
+                      '(offline runs, gin/setups/offline.gin); --eval_interval then counts '
+                      'train steps')
   parser.add_argument('--parallel', type=int, default=2, help='runs at a time')
   parser.add_argument('--out', required=True, help='where the reports go')
   parser.add_argument('--runs_dir', default=None, help='run directories (default: OUT/runs)')
@@ -203,7 +207,7 @@ def check_reserved(bindings, where, reserved):
 def reserved_keys(args):
   """{gin parameter: the flag that sets it} for this invocation."""
   reserved = {'train_eval.agent_name': '--agents', 'train_eval.random_seed': '--seeds',
-              'train_eval.num_iterations': '--env_steps'}
+              'train_eval.num_iterations': '--env_steps (--train_steps offline)'}
   if args.eval_interval is not None:
     reserved['train_eval.eval_interval'] = '--eval_interval'
   if args.num_eval_episodes is not None:
@@ -217,6 +221,8 @@ def check_numbers(args):
     raise UsageError(f'--parallel={args.parallel}: need at least 1.')
   if args.env_steps < 1:
     raise UsageError(f'--env_steps={args.env_steps}: need at least 1.')
+  if args.train_steps is not None and args.train_steps < 1:
+    raise UsageError(f'--train_steps={args.train_steps}: need at least 1.')
   if args.eval_interval is not None and args.eval_interval < 1:
     raise UsageError(f'--eval_interval={args.eval_interval}: need at least 1 env step.')
   if args.num_eval_episodes is not None and args.num_eval_episodes < 1:
@@ -229,7 +235,7 @@ def check_numbers(args):
 
 
 def collect_schedule(gin_files, bindings, where):
-  """(initial_collect_steps, collect_steps_per_iteration) that a run's gin config gives."""
+  """(initial_collect_steps, collect_steps_per_iteration, train_steps_per_iteration) of a run's gin config."""
   gin.clear_config()
   try:
     config.parse([os.path.join(spec_lib.ROOT, f) for f in gin_files], list(bindings))
@@ -238,8 +244,8 @@ def collect_schedule(gin_files, bindings, where):
     raise UsageError(f'{where}: {config.first_line(error)}') from error
   finally:
     gin.clear_config()
-  return tuple(int(arguments[name])
-               for name in ('initial_collect_steps', 'collect_steps_per_iteration'))
+  return tuple(int(arguments[name]) for name in (
+      'initial_collect_steps', 'collect_steps_per_iteration', 'train_steps_per_iteration'))
 
 
 def iterations_for(env_steps, initial, per_iteration, where):
@@ -271,11 +277,19 @@ def parse_sweep(args):
 def budget_bindings(args, task, variant, bindings):
   """The bindings this script adds to a task/variant's: its iterations, eval interval, episodes."""
   where = task.name + (f', variant {variant.name}' if variant.name else '')
-  initial, per_iteration = collect_schedule(task.gin_files, bindings, where)
-  ours = [f'train_eval.num_iterations='
-          f'{iterations_for(args.env_steps, initial, per_iteration, where)}']
+  initial, per_iteration, train_per_iteration = collect_schedule(task.gin_files, bindings, where)
+  if per_iteration == 0:  # offline: the budget is in train steps
+    if args.train_steps is None:
+      raise UsageError(f'{where} takes no env steps (an offline run): give its budget with '
+                       '--train_steps.')
+    iterations = max(1, args.train_steps // train_per_iteration)
+    interval_unit = train_per_iteration
+  else:
+    iterations = iterations_for(args.env_steps, initial, per_iteration, where)
+    interval_unit = per_iteration
+  ours = [f'train_eval.num_iterations={iterations}']
   if args.eval_interval is not None:
-    ours.append(f'train_eval.eval_interval={max(1, args.eval_interval // per_iteration)}')
+    ours.append(f'train_eval.eval_interval={max(1, args.eval_interval // interval_unit)}')
   if args.num_eval_episodes is not None:
     ours.append(f'train_eval.num_eval_episodes={args.num_eval_episodes}')
   return ours
@@ -498,13 +512,19 @@ def primary_metric(task_groups):
   return 'FinalDistance'
 
 
+def is_offline(by_seed):
+  """Whether a group's runs took no env steps (trained from a dataset): its x axis is train steps."""
+  return all(row['env_steps'] == 0 for rows in by_seed.values() for row in rows)
+
+
 def curve(by_seed, metric):
-  """(env steps, mean, min, max, seeds) over the seeds that logged metric at each env step."""
+  """(env steps, or train steps offline, mean, min, max, seeds) over the seeds that logged metric at each."""
+  x_column = 'train_step' if is_offline(by_seed) else 'env_steps'
   values = {}
   for rows in by_seed.values():
     for row in rows:
       if row.get(metric) is not None:
-        values.setdefault(row['env_steps'], []).append(row[metric])
+        values.setdefault(row[x_column], []).append(row[metric])
   steps = sorted(values)
   return (np.array(steps), *(np.array([f(values[s]) for s in steps])
                              for f in (np.mean, np.min, np.max, len)))
@@ -578,9 +598,11 @@ def plot_curves(task, task_groups, path):
       if len(steps):
         axis.plot(steps, mean, color=f'C{index}', label=label, linewidth=1.5)
         axis.fill_between(steps, low, high, color=f'C{index}', alpha=0.2, linewidth=0)
-  distance_axis.set(xlabel='env steps', ylabel=_AXIS_LABELS.get(metric, metric))
+  x_label = ('train steps (offline)' if all(is_offline(g) for g in task_groups.values())
+             else 'env steps')
+  distance_axis.set(xlabel=x_label, ylabel=_AXIS_LABELS.get(metric, metric))
   distance_axis.set_ylim(bottom=0)
-  success_axis.set(xlabel='env steps', ylabel='success rate', ylim=(-0.03, 1.03))
+  success_axis.set(xlabel=x_label, ylabel='success rate', ylim=(-0.03, 1.03))
   success_axis.legend(fontsize=7, loc='best')
   figure.suptitle(f'{task}: eval mean over seeds, band = min to max', fontsize=10)
   return _save(figure, path)
@@ -642,16 +664,19 @@ def _duration(seconds):
 
 def table_row(task, agent, variant, by_seed):
   """One markdown table row of a task/agent/variant."""
-  reached = [rows[-1]['env_steps'] for rows in by_seed.values()]
+  column = 'train_step' if is_offline(by_seed) else 'env_steps'
+  reached = [rows[-1][column] for rows in by_seed.values()]
   success = finals(by_seed, 'SuccessRate')
   cells = [
       task, agent, variant or '–', str(len(by_seed)),
-      f'{min(reached):,}' + (f'–{max(reached):,}' if max(reached) != min(reached) else ''),
+      ('offline, train steps ' if column == 'train_step' else '') + f'{min(reached):,}'
+      + (f'–{max(reached):,}' if max(reached) != min(reached) else ''),
       _mean_std(list(finals(by_seed, 'FinalDistance').values()), 3),
       _mean_std(list(finals(by_seed, 'SubsetFinalDistance').values()), 3),
       _mean_std(list(success.values()), 2),
       ' / '.join(f'{v:.2f}' for v in success.values()) or '–',
       _mean_std(list(bests(by_seed, 'SuccessRate').values()), 2),
+      _mean_std(list(finals(by_seed, 'SparseReturn').values()), 1),
       _wall_clock(by_seed),
   ]
   return '| ' + ' | '.join(cells) + ' |'
@@ -669,7 +694,8 @@ def _wall_clock(by_seed):
 
 _TABLE_HEADER = ('| task | agent | variant | seeds | env steps | final distance | '
                  'final object distance | final success | success per seed | best success | '
-                 'wall-clock per run |\n' + '| --- ' * 4 + '| ---: ' * 7 + '|')
+                 'final sparse return | wall-clock per run |\n' + '| --- ' * 4 + '| ---: ' * 8
+                 + '|')
 
 
 def markdown(groups, plots, runs_dir):
@@ -679,7 +705,9 @@ def markdown(groups, plots, runs_dir):
       f'Runs: `{runs_dir}`. Each figure is from the last evaluation of each seed: mean ± sample '
       'std over seeds. Final distance: hand (or hand and object) to goal; final object '
       'distance: the task\'s log_subset (e.g. the window handle). Success per seed in seed '
-      'order; best success: each seed\'s highest eval success rate, averaged. Wall-clock: '
+      'order; best success: each seed\'s highest eval success rate, averaged; sparse return: '
+      'steps of an eval episode within the success threshold (the WGCSL paper\'s metric). '
+      'Offline runs (no env steps) count train steps. Wall-clock: '
       'mean over finished runs, summed over restarts. Env steps include the random initial '
       'steps.', '', _TABLE_HEADER]
   for task, task_groups in sorted(groups.items()):

@@ -1,5 +1,6 @@
 """Strict gin parsing for the entry points, and the operative config they leave behind."""
 import contextlib
+import inspect
 import os
 import re
 
@@ -49,7 +50,7 @@ AGENT_SET_BY = {
 AGENT_DENYLIST = list(AGENT_SET_BY)
 SET_BY.update({f'load_{task}.seed': 'train_eval.random_seed' for task in (
     'sawyer_reach', 'sawyer_push', 'sawyer_drawer', 'sawyer_window', 'sawyer_faucet',
-    'point_mass')})
+    'point_mass', 'goal_cartpole')})
 SET_BY.update({f'{task}.reset.{name}': 'the environment loop (gymnasium reset arguments)'
                for task in ('SawyerPush', 'SawyerDrawer', 'SawyerWindow', 'SawyerFaucet')
                for name in ('seed', 'options')})
@@ -161,7 +162,27 @@ def _explain(message):
   if unknown and f'{unknown.group(1)}.{unknown.group(2)}' in MOVED:
     binding = f'{unknown.group(1)}.{unknown.group(2)}'
     return f'{binding} has moved to {MOVED[binding]}. ({message})'
+  if unknown:
+    owners = _package_configurables_with(unknown.group(2), exclude=unknown.group(1))
+    if owners:
+      # E.g. a WGCSL weight switch bound on GcslAgent: say whose setting it is.
+      return (f'{unknown.group(1)} has no {unknown.group(2)}: it is a setting of '
+              f'{", ".join(owners)}. ({message})')
   return message
+
+
+def _package_configurables_with(parameter, exclude):
+  """Names of the package's configurables that gin may bind `parameter` on, `exclude` aside."""
+  owners = []
+  for _, configurable in gin.config._REGISTRY.items():  # pylint: disable=protected-access
+    wrapped = configurable.wrapped
+    if configurable.name == exclude or not wrapped.__module__.startswith('c_learning'):
+      continue
+    function = wrapped.__init__ if inspect.isclass(wrapped) else wrapped
+    if (parameter in inspect.signature(function).parameters
+        and parameter not in (configurable.denylist or [])):
+      owners.append(configurable.name)
+  return sorted(owners)
 
 
 def shipped_gin_files():

@@ -6,6 +6,8 @@ one with train_eval.loop; they share this interface:
 
   loop.prepare(iteration)     after the initial collection or a restore
   loop.run(iteration, count)  `count` iterations from `iteration`; the last LossInfo
+
+A third, 'offline', only trains: its replay holds a dataset (train_eval.dataset).
 """
 import tensorflow as tf
 from tf_agents.drivers import dynamic_step_driver
@@ -184,11 +186,38 @@ class PlainLoop:
     return loss_info
 
 
-LOOPS = ('overlapped', 'plain')
+class OfflineLoop:
+  """Train steps only, on batches from a replay that a dataset filled (train_eval.dataset)."""
+
+  def __init__(self, parts):
+    self._parts = parts
+    self._run = parts.maybe_traced(_in_a_graph_loop(self._iteration, overlap.VariableNest()))
+
+  def prepare(self, iteration):
+    """Nothing to stage: no env steps are taken."""
+    del iteration
+
+  def run(self, iteration, count):
+    """`count` iterations from `iteration`; the last one's LossInfo."""
+    return self._run(tf.constant(iteration), tf.constant(count))
+
+  def _iteration(self, unused_iteration):
+    parts = self._parts
+    parts.seed('sample', 'offline')
+    batches = parts.sample_batches()
+    parts.seed('train', 'offline')
+    for batch in batches:
+      loss_info = parts.train_step(batch)
+    return loss_info
+
+
+LOOPS = ('overlapped', 'plain', 'offline')
 
 
 def create(loop, parts, overlap_collection):
   """The loop named `loop` (one of LOOPS) over `parts`."""
   if loop == 'overlapped':
     return OverlappedLoop(parts, overlap_collection)
+  if loop == 'offline':
+    return OfflineLoop(parts)
   return PlainLoop(parts)

@@ -6,16 +6,19 @@ from tf_agents.metrics import tf_metric
 from c_learning import config
 
 _STATISTICS = ('InitialDistance', 'FinalDistance', 'MinimumDistance',
-               'DeltaDistance', 'SuccessRate')
+               'DeltaDistance', 'SuccessRate', 'SparseReturn')
 
 
 @gin.configurable(denylist=config.denylist('GoalDistanceMetrics'))
 class GoalDistanceMetrics(tf_metric.TFMultiMetricStepMetric):
-  """Initial, final, minimum and delta (initial - final) distance to the goal, and success.
+  """Initial, final, minimum and delta (initial - final) distance to the goal, success, sparse return.
 
   Distances are Euclidean between obs_to_goal(state) and the goal in the
-  observation; success means final distance < success_threshold. With
-  log_subset=(start, end) the same five statistics are also kept over the
+  observation; success means final distance < success_threshold. SparseReturn
+  is the episode's undiscounted return of the sparse reward 1[distance <
+  success_threshold] over the states after each step (for 50-step episodes, 0
+  to 50: the metric of the WGCSL paper's tables). With
+  log_subset=(start, end) the same six statistics are also kept over the
   state dimensions [start, end) (named Subset*), e.g. the object in push.
   Results average the last `buffer_size` finished episodes.
   """
@@ -45,6 +48,8 @@ class GoalDistanceMetrics(tf_metric.TFMultiMetricStepMetric):
                                 name='initial')
     self._minimum = tf.Variable(tf.zeros([batch_size, views]), trainable=False,
                                 name='minimum')
+    self._sparse_return = tf.Variable(tf.zeros([batch_size, views]), trainable=False,
+                                      name='sparse_return')
     # The last buffer_size finished episodes' statistics, one column a name.
     self._buffer_size = buffer_size
     self._episodes = tf.Variable(tf.zeros([buffer_size, len(names)]),
@@ -64,12 +69,16 @@ class GoalDistanceMetrics(tf_metric.TFMultiMetricStepMetric):
     first = trajectory.is_first()[:, None]
     self._initial.assign(tf.where(first, distance, self._initial))
     self._minimum.assign(tf.where(first, distance, tf.minimum(self._minimum, distance)))
+    reached = tf.cast(distance < self._success_threshold, tf.float32)
+    # The first observation precedes every action: the return counts the states after them.
+    self._sparse_return.assign(tf.where(first, tf.zeros_like(reached),
+                                        self._sparse_return + reached))
     # A boundary step (step_type LAST) carries the episode's final observation;
     # TF-Agents' is_last() would mean the step before it.
     last = trajectory.is_boundary()
     stats = tf.stack([
-        self._initial, distance, self._minimum, self._initial - distance,
-        tf.cast(distance < self._success_threshold, tf.float32)], axis=1)
+        self._initial, distance, self._minimum, self._initial - distance, reached,
+        self._sparse_return], axis=1)
     # [batch, statistic, view] -> per name, in the order of metric_names.
     per_name = tf.reshape(tf.transpose(stats, [0, 2, 1]), [tf.shape(stats)[0], -1])
     finished = tf.boolean_mask(per_name, last)

@@ -1,6 +1,7 @@
 """An episode-aware transition replay buffer that samples future states for goal relabeling."""
 from typing import NamedTuple
 
+import numpy as np
 import tensorflow as tf
 from tf_agents.replay_buffers import replay_buffer
 from tf_agents.specs import tensor_spec
@@ -33,6 +34,10 @@ class _StoredRows(tf.__internal__.tracking.Trackable):
     return self.variable[:, :tf.shape(value)[1]].assign(value)
 
 
+# How a future state's offset k is drawn (train_eval.future_offsets).
+FUTURE_OFFSETS = ('geometric', 'uniform')
+
+
 class Transition(NamedTuple):
   """One environment step as stored: (s_t ++ g, a_t, s_{t+1} ++ g)."""
   observation: tf.Tensor
@@ -43,8 +48,10 @@ class Transition(NamedTuple):
 class SampledTransition(NamedTuple):
   """A sampled transition with the states that goal relabeling may use.
 
-  future_observation is s_{t+k}, k ~ Geometric(1 - gamma) on {1, 2, ...},
-  truncated at the episode's last stored state and at max_future_steps;
+  future_observation is s_{t+k}: k ~ Geometric(1 - gamma) on {1, 2, ...},
+  truncated at the episode's last stored state and at max_future_steps, or with
+  future_offsets='uniform', k uniform on the steps up to the episode's last
+  stored state (at most max_future_steps);
   last_observation is the episode's last stored state. future_offset and
   last_offset are their k (int32 [B], >= 1): s_{t+k} is that many steps after s_t.
   """
@@ -70,7 +77,7 @@ class GoalReplayBuffer(replay_buffer.ReplayBuffer):
   """
 
   def __init__(self, observation_spec, action_spec, batch_size, max_length,
-               gamma, max_future_steps=None, seed=None,
+               gamma, max_future_steps=None, future_offsets='geometric', seed=None,
                name='GoalReplayBuffer'):
     """Creates the buffer.
 
@@ -81,6 +88,9 @@ class GoalReplayBuffer(replay_buffer.ReplayBuffer):
       max_length: rows kept per environment (capacity = batch_size * max_length).
       gamma: discount; future offsets are Geometric(1 - gamma).
       max_future_steps: cap on the future offset; None for no cap.
+      future_offsets: how the offset k of a future state is drawn, one of
+        FUTURE_OFFSETS: 'geometric' (C-learning's discounted future) or
+        'uniform' (HER's 'future' strategy and GCSL's relabeling).
       seed: seed of the sampling stream.
       name: module name.
     """
@@ -88,6 +98,9 @@ class GoalReplayBuffer(replay_buffer.ReplayBuffer):
       raise config.ConfigError(f'GoalReplayBuffer gamma={gamma}: must be in (0, 1).')
     if max_future_steps is not None and max_future_steps < 1:
       raise config.ConfigError(f'max_future_steps={max_future_steps}: must be >= 1 or None.')
+    if future_offsets not in FUTURE_OFFSETS:
+      raise config.ConfigError(f'train_eval.future_offsets={future_offsets!r} is unknown; valid: '
+                               f'{", ".join(FUTURE_OFFSETS)}.')
     data_spec = Transition(
         tensor_spec.from_spec(observation_spec),
         tensor_spec.from_spec(action_spec),
@@ -98,6 +111,7 @@ class GoalReplayBuffer(replay_buffer.ReplayBuffer):
     self._max_length = max_length
     self._log_gamma = float(tf.math.log(gamma))
     self._max_future_steps = max_future_steps
+    self._future_offsets = future_offsets
     self._name = name
     with tf.name_scope(name):
 
@@ -194,6 +208,33 @@ class GoalReplayBuffer(replay_buffer.ReplayBuffer):
         tf.stack([envs, ids.flat_values % self._max_length], axis=1), ends)]):
       return tf.constant(True)
 
+  def load_episodes(self, observations, actions, next_observations, episode_lengths):
+    """Fills an empty one-environment buffer with whole episodes (a dataset), stored back to back.
+
+    Args:
+      observations, actions, next_observations: arrays [N, ...] of the
+        episodes' transitions in order (N = sum(episode_lengths)).
+      episode_lengths: int array [E] of each episode's transitions.
+
+    Raises:
+      ValueError: unless the buffer is empty, has one environment and room for N rows.
+    """
+    lengths = np.asarray(episode_lengths, np.int64)
+    total = int(lengths.sum())
+    if self._batch_size != 1 or int(self.num_frames()) != 0:
+      raise ValueError('load_episodes fills an empty buffer of one environment.')
+    if total > self._max_length or total != len(observations) or np.any(lengths < 1):
+      raise ValueError(f'load_episodes: {total} transitions in episodes of lengths >= 1, '
+                       f'{len(observations)} given, room for {self._max_length}.')
+    # Every row's episode is closed: its end is the id of the episode's last row.
+    ends = np.repeat(np.cumsum(lengths) - 1, lengths)
+    for storage, values in ((self._observations, observations), (self._actions, actions),
+                            (self._next_observations, next_observations),
+                            (self._episode_end, ends)):
+      storage.variable[0, :total].assign(tf.cast(values, storage.variable.dtype))
+    self._episode_start.assign([total - int(lengths[-1])])
+    self._num_added.assign([total])
+
   def _num_stored(self):
     return tf.minimum(self._num_added, self._max_length)
 
@@ -235,8 +276,10 @@ class GoalReplayBuffer(replay_buffer.ReplayBuffer):
     row_id = first_id + flat - tf.gather(stored_before, env)
     newest_id = tf.gather(num_added, env) - 1
     end_id = tf.minimum(self._gather(self._episode_end.variable, env, row_id), newest_id)
-    future_id = tf.minimum(
-        row_id + self._future_offsets(sample_batch_size) - 1, end_id)
+    if self._future_offsets == 'geometric':
+      future_id = tf.minimum(row_id + self._geometric_offsets(sample_batch_size) - 1, end_id)
+    else:
+      future_id = row_id + self._uniform_offsets(end_id - row_id + 1) - 1
     return SampledTransition(
         observation=self._gather(self._observations.variable, env, row_id),
         action=self._gather(self._actions.variable, env, row_id),
@@ -247,13 +290,21 @@ class GoalReplayBuffer(replay_buffer.ReplayBuffer):
         future_offset=tf.cast(future_id - row_id + 1, tf.int32),
         last_offset=tf.cast(end_id - row_id + 1, tf.int32))
 
-  def _future_offsets(self, n):
+  def _geometric_offsets(self, n):
     """Offsets k >= 1 with P(k) = (1 - gamma) gamma^(k - 1), capped at max_future_steps."""
     uniform = self._rng.uniform([n], minval=1e-12, maxval=1.0, dtype=tf.float64)
     offsets = 1 + tf.cast(tf.floor(tf.math.log(uniform) / self._log_gamma), tf.int64)
     if self._max_future_steps is not None:
       offsets = tf.minimum(offsets, self._max_future_steps)
     return offsets
+
+  def _uniform_offsets(self, steps_left):
+    """Offsets k uniform on 1..steps_left (int64 [B], each >= 1), at most max_future_steps."""
+    if self._max_future_steps is not None:
+      steps_left = tf.minimum(steps_left, self._max_future_steps)
+    uniform = self._rng.uniform(tf.shape(steps_left), minval=0.0, maxval=1.0, dtype=tf.float64)
+    offsets = 1 + tf.cast(tf.floor(uniform * tf.cast(steps_left, tf.float64)), tf.int64)
+    return tf.minimum(offsets, steps_left)  # guards u * n rounding up to n
 
   def _gather(self, variable, env, row_id):
     return tf.gather_nd(variable, tf.stack([env, row_id % self._max_length], axis=1))

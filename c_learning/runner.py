@@ -19,6 +19,7 @@ from tf_agents.policies import random_tf_policy
 from c_learning import agents
 from c_learning import checkpoints
 from c_learning import config
+from c_learning import datasets
 from c_learning import envs
 from c_learning import loops
 from c_learning import metrics
@@ -72,12 +73,14 @@ class Runner:
           debug_summaries=settings.debug_summaries,
           summarize_grads_and_vars=settings.summarize_grads_and_vars)
       self._agent.initialize()
+      self._dataset = self._read_dataset()
+      rows = (self._dataset.size if self._dataset
+              else max(1, settings.replay_buffer_capacity // self._train_env.batch_size))
       self._replay_buffer = replay.GoalReplayBuffer(
           self._train_env.observation_spec(), self._train_env.action_spec(),
-          batch_size=self._train_env.batch_size,
-          max_length=max(1, settings.replay_buffer_capacity // self._train_env.batch_size),
+          batch_size=self._train_env.batch_size, max_length=rows,
           gamma=settings.gamma, max_future_steps=settings.max_future_steps,
-          seed=settings.random_seed)
+          future_offsets=settings.future_offsets, seed=settings.random_seed)
       self._build_metrics()
 
   def _open_outputs(self):
@@ -101,6 +104,19 @@ class Runner:
                                else settings.success_threshold)
     self._relabeler = relabel.goal_fn(self._goal_slice, self._state_dim)
 
+  def _read_dataset(self):
+    """The offline dataset's transitions, observations cut to the run's goal dimensions; None online."""
+    if self._settings.dataset is None:
+      return None
+    task = envs.task_spec(self._settings.env_name)
+    transitions = datasets.read(self._settings.dataset, self._settings.env_name,
+                                task.state_dim + task.goal_dim,
+                                self._train_env.action_spec().shape[0])
+    keep = envs.observation_indices(self._settings.env_name, relabel.obs_to_goal())
+    return datasets.Transitions(transitions.observations[:, keep], transitions.actions,
+                                transitions.next_observations[:, keep],
+                                transitions.episode_lengths)
+
   def _build_metrics(self):
     settings = self._settings
     buffer_size = max(1, settings.num_eval_episodes)
@@ -123,7 +139,8 @@ class Runner:
   def _restore(self):
     settings = self._settings
     parts = dict(agent=self._agent, global_step=self._global_step, metrics=self._train_metrics)
-    if settings.checkpoint_replay_buffer:
+    # An offline run's buffer is its dataset, read again at every start.
+    if settings.checkpoint_replay_buffer and not self._dataset:
       parts['replay_buffer'] = self._replay_buffer
     # One checkpoint holds everything, so a run killed between saves never
     # resumes with an agent and a buffer from different steps.
@@ -184,7 +201,13 @@ class Runner:
   # Initial collection.
 
   def _collect_initial_steps(self):
-    if self._replay_buffer.num_frames() == 0:
+    if self._dataset:
+      data = self._dataset
+      self._replay_buffer.load_episodes(data.observations, data.actions,
+                                        data.next_observations, data.episode_lengths)
+      logging.info('Training offline on %s: %d transitions in %d episodes.',
+                   self._settings.dataset, data.size, len(data.episode_lengths))
+    elif self._replay_buffer.num_frames() == 0:
       logging.info('Collecting %d initial steps with %s.', self._settings.initial_collect_steps,
                    self._initial_policy_name)
       self._run_initial()
@@ -314,6 +337,25 @@ def _check_settings(settings):
   if settings.loop not in loops.LOOPS:
     raise config.ConfigError(f'train_eval.loop={settings.loop!r} is unknown; valid loops: '
                              f'{", ".join(loops.LOOPS)}.')
+  _check_offline_settings(settings)
+
+
+def _check_offline_settings(settings):
+  """A dataset and the offline loop go together, and an offline run takes no env steps."""
+  offline = settings.loop == 'offline'
+  if offline != (settings.dataset is not None):
+    raise config.ConfigError(
+        f'train_eval.dataset={settings.dataset!r} with train_eval.loop={settings.loop!r}: a '
+        "dataset needs loop 'offline' and the offline loop needs a dataset "
+        '(gin/setups/offline.gin sets the loop).')
+  if offline:
+    for name in ('initial_collect_steps', 'collect_steps_per_iteration'):
+      if getattr(settings, name) != 0:
+        raise config.ConfigError(f'train_eval.{name}={getattr(settings, name)!r}: an offline '
+                                 'run takes no env steps; it must be 0.')
+    if settings.num_parallel_envs != 1:
+      raise config.ConfigError(f'train_eval.num_parallel_envs={settings.num_parallel_envs}: '
+                               'an offline run has no train envs to run in parallel; it must be 1.')
 
 
 def iterations_in_next_call(iteration, iterations_per_call, num_iterations, intervals):

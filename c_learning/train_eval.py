@@ -36,6 +36,8 @@ def train_eval(
     replay_buffer_capacity=1_000_000,
     checkpoint_replay_buffer=True,
     max_future_steps=50,
+    future_offsets='geometric',
+    dataset=None,
     # Training (the agent's own settings are bindings on its class, e.g. CLearningAgent.*).
     train_steps_per_iteration=1,
     loop='overlapped',
@@ -79,6 +81,17 @@ def train_eval(
   at the end of every log, summary, eval and checkpoint interval).
   overlap_collection and iterations_per_call change the speed only: a seed
   gives the same run whatever their values.
+
+  Future goals are s_{t+k} of the same episode, with k ~ Geometric(1 - gamma)
+  (future_offsets='geometric', C-learning's) or uniform on the rest of the
+  episode ('uniform': HER's 'future' strategy and GCSL's), at most
+  max_future_steps either way.
+
+  Offline (gin/setups/offline.gin): `dataset` names a Minari dataset (an id
+  under $MINARI_DATASETS_PATH or ~/.minari/datasets, or a dataset directory;
+  python -m c_learning.collect writes them) whose episodes fill the replay at
+  start; the run takes no env steps (loop 'offline', initial_collect_steps and
+  collect_steps_per_iteration 0) and only evaluates in the env.
 
   With num_parallel_envs > 1 the train env steps that many tasks at once, each
   in a process of its own (started with spawn; the gin config reaches them), and

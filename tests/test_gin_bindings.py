@@ -31,7 +31,7 @@ DISTINCTIVE = {
     'train_eval': {
         'num_iterations': 4, 'initial_collect_steps': 37, 'collect_steps_per_iteration': 2,
         'num_parallel_envs': 2, 'replay_buffer_capacity': 2000,
-        'checkpoint_replay_buffer': False, 'max_future_steps': 20,
+        'checkpoint_replay_buffer': False, 'max_future_steps': 20, 'future_offsets': 'uniform',
         'train_steps_per_iteration': 2, 'loop': 'plain', 'overlap_collection': False,
         'iterations_per_call': 3,
         'xla_train_step': True, 'batch_size': 16, 'gamma': 0.9, 'use_tf_functions': False,
@@ -42,6 +42,8 @@ DISTINCTIVE = {
         'debug_summaries': True, 'summarize_grads_and_vars': True, 'random_seed': 7,
         # Set by every run: the run's task and agent.
         'env_name': None, 'agent_name': None,
+        # Set by the offline runs of tests/test_offline.py, which write a dataset first.
+        'dataset': None,
     },
     'obs_to_goal': {'start_index': 1, 'end_index': 2},
     'goal_fn': {'relabel_next_prob': 0.3, 'relabel_future_prob': 0.3,
@@ -58,10 +60,24 @@ DISTINCTIVE = {
     'CLearningAgent': {**_agent_settings(8), 'w_clipping': 5.0, 'use_td_targets': False,
                        'actor_loss_type': 'cross_entropy', 'exact_hybrid': True,
                        'name': 'CLearningAgentX'},
+    'GcslAgent': {'actor_fc_layers': (16, 3), 'actor_learning_rate': 2e-3,
+                  'horizon_input': True, 'max_horizon': 7, 'gradient_clipping': 5.0,
+                  'name': 'GcslAgentX'},
+    'GoalBcAgent': {'actor_fc_layers': (16, 5), 'actor_learning_rate': 3e-3,
+                    'horizon_input': True, 'max_horizon': 9, 'gradient_clipping': 6.0,
+                    'name': 'GoalBcAgentX'},
+    'WgcslAgent': {'actor_fc_layers': (16, 6), 'critic_fc_layers': (6, 16),
+                   'actor_learning_rate': 4e-3, 'critic_learning_rate': 6e-3,
+                   'target_update_tau': 0.2, 'use_drw': False, 'use_geaw': False,
+                   'use_baw': False, 'geaw_max': 3.0, 'baw_epsilon': 0.1,
+                   'baw_max_percentile': 60.0, 'baw_warmup_steps': 11, 'horizon_input': True,
+                   'max_horizon': 8, 'gradient_clipping': 7.0, 'name': 'WgcslAgentX'},
     'ClassifierCriticNetwork': {'activation_fn': 'tanh', 'kernel_initializer': 'he_uniform',
                                 'last_kernel_initializer': 'zeros'},
     'GoalDistanceMetrics': {'name': 'GoalDistanceX'},
     'load_point_mass': {'max_episode_steps': 7},
+    'load_goal_cartpole': {'max_episode_steps': 11, 'goal_xmin': -0.5, 'goal_xmax': 0.75,
+                           'dynamic_goal': True, 'goal_period': 6.0},
     'load_sawyer_reach': {'max_episode_steps': 9},
     'load_sawyer_push': {'max_episode_steps': 9, 'random_init': True, 'wide_goals': True},
     'load_sawyer_drawer': {'max_episode_steps': 9},
@@ -73,10 +89,11 @@ DISTINCTIVE = {
     'SawyerFaucet.reset': {'arm_goal_type': 'random'},
 }
 
-# (task, agent, the configurables whose distinctive values the run binds). The
-# first run binds train_eval's own; the push run trains small. With agent None,
-# the run only builds the task's environment and resets it (what its loader
-# and reset receive does not need a train step).
+# (task, agent, the configurables whose distinctive values the run binds[, the
+# agent's relabeling]). The first run binds train_eval's own; the push run
+# trains small. With agent None, the run only builds the task's environment and
+# resets it (what its loader and reset receive does not need a train step).
+REACHED_GOALS = ['goal_fn.relabel_next_prob = 0.5', 'goal_fn.relabel_future_prob = 0.5']
 RUNS = [
     ('point_mass', 'sac_her', ['train_eval', 'obs_to_goal', 'goal_fn', 'threshold_reward',
                                'SacHerAgent', 'ClassifierCriticNetwork',
@@ -86,6 +103,12 @@ RUNS = [
     ('sawyer_drawer', None, ['load_sawyer_drawer', 'SawyerDrawer.reset']),
     ('sawyer_window', None, ['load_sawyer_window', 'SawyerWindow.reset']),
     ('sawyer_faucet', None, ['load_sawyer_faucet', 'SawyerFaucet.reset']),
+    ('goal_cartpole', None, ['load_goal_cartpole']),
+    ('point_mass', 'gcsl', ['GcslAgent'], REACHED_GOALS),
+    ('point_mass', 'wgcsl', ['WgcslAgent'], REACHED_GOALS),
+    ('point_mass', 'goal_bc', ['GoalBcAgent'],
+     ['goal_fn.relabel_next_prob = 0.0', 'goal_fn.relabel_future_prob = 0.0',
+      'goal_fn.relabel_orig_prob = 1.0']),
 ]
 
 SMALL_RUN = helpers.SMALL + [
@@ -119,7 +142,7 @@ def test_every_bindable_parameter_has_a_distinctive_value_and_a_run():
   configurables = _package_configurables()
   assert {name: sorted(bindable) for name, (bindable, _) in configurables.items()} == {
       name: sorted(values) for name, values in DISTINCTIVE.items()}
-  assert sorted(name for _, _, names in RUNS for name in names) == sorted(
+  assert sorted(name for run in RUNS for name in run[2]) == sorted(
       name for name, values in DISTINCTIVE.items() if values)
 
 
@@ -164,8 +187,11 @@ def _operative_values(operative, bindings):
     gin.clear_config()
 
 
-@pytest.mark.parametrize('task, agent, names', RUNS, ids=[run[0] for run in RUNS])
-def test_every_distinctive_binding_reaches_its_object(task, agent, names, tmp_path):
+@pytest.mark.parametrize('task, agent, names, relabeling',
+                         [(run + ([],))[:4] for run in RUNS],
+                         ids=[f'{run[0]}-{run[1]}' for run in RUNS])
+def test_every_distinctive_binding_reaches_its_object(task, agent, names, relabeling,
+                                                      tmp_path):
   bound = {f'{name}.{parameter}': value for name in names
            for parameter, value in DISTINCTIVE[name].items() if value is not None}
   bindings = [f'{binding} = {value!r}' for binding, value in bound.items()]
@@ -175,7 +201,8 @@ def test_every_distinctive_binding_reaches_its_object(task, agent, names, tmp_pa
     operative = gin.operative_config_str()
   else:
     bindings += [f'train_eval.env_name = {task!r}', f'train_eval.agent_name = {agent!r}']
-    helpers.run(tmp_path, [], (SMALL_RUN if 'train_eval' not in names else []) + bindings)
+    helpers.run(tmp_path, [], (SMALL_RUN if 'train_eval' not in names else []) + relabeling
+                + bindings)
     operative = (tmp_path / 'operative.gin').read_text()
   arrived = _operative_values(operative, bound)
   assert arrived == bound
@@ -202,3 +229,12 @@ def test_binding_a_parameter_that_moved_names_its_new_place(binding):
   message = str(error.value)
   assert '\n' not in message
   assert message.startswith(f'gin config rejected: {binding} has moved to {config.MOVED[binding]}.')
+
+
+def test_a_setting_bound_on_the_wrong_agent_names_the_agent_that_has_it():
+  with pytest.raises(config.ConfigError) as error:
+    config.parse([], ['GcslAgent.use_baw = True'])
+  message = str(error.value)
+  assert '\n' not in message
+  assert message.startswith('gin config rejected: GcslAgent has no use_baw: it is a setting of '
+                            'WgcslAgent.')

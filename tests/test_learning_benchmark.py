@@ -167,7 +167,7 @@ def test_report_aggregates_seeds_into_csv_plots_and_table(tmp_path, with_records
 
   table = open(report['markdown']).read()
   assert ('| window | sac_her | next0.1 | 3 | 500 | 0.300 ± 0.100 | 0.150 ± 0.050 | '
-          '0.50 ± 0.50 | 0.50 / 0.00 / 1.00 | 0.50 ± 0.50 | 61 s |') in table
+          '0.50 ± 0.50 | 0.50 / 0.00 / 1.00 | 0.50 ± 0.50 | – | 61 s |') in table
   assert '| window | sac_her | next0.3 | 3 | 500 | 0.100 ± 0.000 |' in table
   # Not finished: no wall-clock; one seed: no spread.
   assert '| reach | c_learning | – | 1 | 100 | 0.300 | – | 0.00 | 0.00 | 0.00 | – |' in table
@@ -287,9 +287,23 @@ def test_plan_without_bindings_uses_the_papers_initial_steps(tmp_path):
   assert 'train_eval.num_iterations=90000' in bindings_of(job)
 
 
+def test_an_offline_run_is_budgeted_in_train_steps(tmp_path):
+  offline = ['--gin_bindings=include "gin/setups/gcsl.gin"',
+             '--gin_bindings=include "gin/setups/offline.gin"',
+             '--gin_bindings=train_eval.dataset="c_learning/point_mass-random-v0"']
+  (job,) = plan(tmp_path, '--tasks=point_mass', '--agents=gcsl', '--seeds=0',
+                '--train_steps=3000', '--eval_interval=500', *offline)
+  assert 'train_eval.num_iterations=3000' in bindings_of(job)
+  assert 'train_eval.eval_interval=500' in bindings_of(job)
+  with pytest.raises(learning.UsageError, match='point_mass takes no env steps .an offline '
+                     'run.: give its budget with --train_steps'):
+    plan(tmp_path, '--tasks=point_mass', '--agents=gcsl', '--seeds=0', *offline)
+
+
 @pytest.mark.parametrize('flags, message', [
     (['--tasks=sawyer_jump'], "--tasks: 'sawyer_jump' is unknown; allowed: "),
-    (['--agents=c_learning,dqn'], "--agents: 'dqn' is unknown; allowed: c_learning, sac_her, td3_her."),
+    (['--agents=c_learning,dqn'],
+     "--agents: 'dqn' is unknown; allowed: c_learning, gcsl, goal_bc, sac_her, td3_her, wgcsl."),
     (['--seeds=0,x'], "--seeds: 'x' is not a non-negative integer."),
     (['--seeds=1,1'], "--seeds='1,1': 1 is listed twice."),
     (['--env_steps=10000'], '--env_steps=10000: leaves no iteration after sawyer_reach\'s '

@@ -37,9 +37,22 @@ def test_episode_statistics_by_hand():
   assert result['MinimumDistance'] == pytest.approx((0.04 + 0.1) / 2)
   assert result['DeltaDistance'] == pytest.approx((0.96 + 0.1) / 2)
   assert result['SuccessRate'] == pytest.approx(0.5)
+  # Sparse return: states after each step within 0.05: episode 1 its last (1), episode 2 none.
+  assert result['SparseReturn'] == pytest.approx((1 + 0) / 2)
   assert int(metric.num_episodes()) == 2
   metric.reset()
   assert int(metric.num_episodes()) == 0
+
+
+def test_sparse_return_counts_the_states_after_each_step_within_the_threshold():
+  metric = metrics.GoalDistanceMetrics(obs_dim=1, goal_slice=relabel.GoalSlice(),
+                                       success_threshold=0.1)
+  # The first state is on the goal but precedes every action: it does not count.
+  states = [0.0, 0.05, 0.5, 0.0, 0.09]
+  for index, state in enumerate(states):
+    step_type = FIRST if index == 0 else LAST if index == len(states) - 1 else MID
+    metric(step(step_type, [[state]], [[0.0]]))
+  assert metric.result_dict()['SparseReturn'] == pytest.approx(3.0)
 
 
 def test_subset_and_goal_slice_with_parallel_envs():

@@ -58,11 +58,12 @@ def fill(buffer, envs, num_steps):
   return tf_env
 
 
-def make_buffer(batch_size=1, max_length=1000, gamma=0.9, max_future_steps=None):
+def make_buffer(batch_size=1, max_length=1000, gamma=0.9, max_future_steps=None,
+                future_offsets='geometric'):
   return replay.GoalReplayBuffer(
       tf.TensorSpec((2,), tf.float32), tf.TensorSpec((1,), tf.float32),
       batch_size=batch_size, max_length=max_length, gamma=gamma,
-      max_future_steps=max_future_steps, seed=1)
+      max_future_steps=max_future_steps, future_offsets=future_offsets, seed=1)
 
 
 def check_sample(sample, episode_length):
@@ -137,6 +138,63 @@ def test_max_future_steps_caps_offsets():
   sample = buffer.sample(2000)
   offsets = sample.future_observation.numpy()[:, 1] - sample.observation.numpy()[:, 1]
   assert offsets.min() == 1 and offsets.max() == 3
+
+
+def test_uniform_future_offsets_cover_the_rest_of_the_episode_evenly():
+  """With 'uniform', s_{t+k} has k uniform on 1..(steps left in the episode)."""
+  buffer = make_buffer(max_length=2000, future_offsets='uniform')
+  episode_length = 10
+  fill(buffer, [CountingEnv(episode_length)], num_steps=1000)
+  sample = buffer.sample(20000)
+  check_sample(sample, episode_length)
+  t = sample.observation.numpy()[:, 1].astype(int)
+  k = sample.future_observation.numpy()[:, 1].astype(int) - t
+  np.testing.assert_array_equal(k, sample.future_offset.numpy())
+  for row_t in (0, 5, 9):
+    offsets = k[t == row_t]
+    steps_left = episode_length - row_t
+    counts = np.bincount(offsets, minlength=steps_left + 1)[1:]
+    assert len(counts) == steps_left and counts.min() > 0  # every later state, none beyond
+    expected = len(offsets) / steps_left
+    chi2 = np.sum((counts - expected) ** 2 / expected)
+    # chi-square 99.9th percentile with 9 degrees of freedom is 27.9 (fewer bins: smaller).
+    assert chi2 < 27.9, (row_t, counts)
+
+
+def test_uniform_future_offsets_respect_max_future_steps():
+  buffer = make_buffer(future_offsets='uniform', max_future_steps=3)
+  fill(buffer, [CountingEnv(episode_length=50)], num_steps=400)
+  offsets = buffer.sample(4000).future_offset.numpy()
+  assert sorted(set(offsets)) == [1, 2, 3]
+
+
+def test_an_unknown_future_offset_distribution_is_one_line():
+  with pytest.raises(ValueError, match="train_eval.future_offsets='poisson' is unknown; valid: "
+                     'geometric, uniform'):
+    make_buffer(future_offsets='poisson')
+
+
+def test_load_episodes_stores_whole_episodes_that_sample_like_collected_ones():
+  lengths = [3, 5, 2]
+  rows = []
+  for episode, length in enumerate(lengths):
+    rows += [(episode, t) for t in range(length)]
+  observations = np.array(rows, np.float32)
+  next_observations = observations + [0, 1]
+  actions = np.zeros((len(rows), 1), np.float32)
+  buffer = make_buffer(max_length=len(rows), future_offsets='uniform')
+  buffer.load_episodes(observations, actions, next_observations, lengths)
+  assert int(buffer.num_frames()) == 10
+  sample = buffer.sample(2000)
+  check_sample(sample, episode_length=5)
+  episode = sample.observation.numpy()[:, 0].astype(int)
+  # The last state of each episode is its own: s_3, s_5 and s_2.
+  np.testing.assert_array_equal(sample.last_observation.numpy()[:, 1],
+                                np.array(lengths)[episode])
+  with pytest.raises(ValueError, match='fills an empty buffer'):
+    buffer.load_episodes(observations, actions, next_observations, lengths)
+  with pytest.raises(ValueError, match='room for 4'):
+    make_buffer(max_length=4).load_episodes(observations, actions, next_observations, lengths)
 
 
 def test_checkpoint_round_trip(tmp_path):

@@ -349,7 +349,7 @@ def test_records_follow_the_run_and_its_resume(tmp_path):
 @pytest.mark.parametrize('bindings, culprit', [
     (['train_eval.num_iteration=5'], "named 'num_iteration'"),
     (['train_eval.env_name="sawyer_rech"', 'goal_fn.relabel_next_prob=0.5',
-      'goal_fn.relabel_future_prob=0.0'], "'sawyer_rech'; valid names: point_mass"),
+      'goal_fn.relabel_future_prob=0.0'], "'sawyer_rech'; valid names: goal_cartpole, point_mass"),
 ])
 def test_command_line_reports_a_bad_setting_in_one_line(bindings, culprit, tmp_path):
   completed = subprocess.run(

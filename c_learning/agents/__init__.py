@@ -1,14 +1,20 @@
 """Goal-conditioned agents by name: one file an agent, one line in AGENTS."""
 from c_learning import config
 from c_learning.agents import c_learning_agent
+from c_learning.agents import gcsl_agent
+from c_learning.agents import goal_bc_agent
 from c_learning.agents import sac_her_agent
 from c_learning.agents import td3_her_agent
+from c_learning.agents import wgcsl_agent
 
 # train_eval.agent_name -> the agent's class (a base.GoalConditionedAgent).
 AGENTS = {
     'c_learning': c_learning_agent.CLearningAgent,
+    'gcsl': gcsl_agent.GcslAgent,
+    'goal_bc': goal_bc_agent.GoalBcAgent,
     'sac_her': sac_her_agent.SacHerAgent,
     'td3_her': td3_her_agent.Td3HerAgent,
+    'wgcsl': wgcsl_agent.WgcslAgent,
 }
 
 

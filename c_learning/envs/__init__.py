@@ -108,6 +108,11 @@ def _check_seed(seed):
     raise config.ConfigError(f'seed must be a non-negative int, got {seed!r}.')
 
 
+def observation_indices(env_name, goal_slice=None):
+  """The indices of a full observation of `env_name` that a run with goal_slice observes: state ++ sliced goal."""
+  return _observation_layout(task_spec(env_name), goal_slice)[1]
+
+
 def _observation_layout(spec, goal_slice):
   """(state_dim, keep): the state width, and the observation indices of state ++ sliced goal."""
   if goal_slice is None:

@@ -6,6 +6,7 @@ import numpy as np
 from tf_agents.environments import py_environment
 
 from c_learning import relabel
+from c_learning.envs import cartpole
 from c_learning.envs import controllers
 from c_learning.envs import point_mass
 from c_learning.envs import sawyer
@@ -59,7 +60,8 @@ def _sawyer(name, loader, controller, success_dims):
 
 
 # The package's own tasks. Success: the hand for reach, the object for the
-# other Sawyer tasks, the point for point_mass.
+# other Sawyer tasks, the point for point_mass, the cart position and pole
+# angle (x, theta) for goal_cartpole.
 TASKS = {spec.name: spec for spec in [
     _sawyer('sawyer_reach', sawyer.load_sawyer_reach, controllers.reach, (0, 3)),
     _sawyer('sawyer_push', sawyer.load_sawyer_push, controllers.push, (3, 6)),
@@ -70,4 +72,8 @@ TASKS = {spec.name: spec for spec in [
              goal_dim=point_mass.OBS_DIM, success_dims=(0, point_mass.OBS_DIM),
              success_threshold=point_mass.SUCCESS_THRESHOLD,
              controller=controllers.point_mass_controller),
+    TaskSpec('goal_cartpole', cartpole.load_goal_cartpole, state_dim=cartpole.STATE_DIM,
+             goal_dim=cartpole.STATE_DIM, success_dims=(0, 2),
+             success_threshold=cartpole.SUCCESS_THRESHOLD,
+             controller=controllers.goal_cartpole_controller),
 ]}

@@ -16,15 +16,28 @@ from c_learning.agents import base
 OBS_SPEC = tf.TensorSpec((6,), tf.float32)  # concat(state (3), goal (3))
 ACTION_SPEC = tensor_spec.BoundedTensorSpec((2,), tf.float32, -1.0, 1.0)
 TIME_STEP_SPEC = ts.time_step_spec(OBS_SPEC)
-# A split every agent accepts (C-learning needs next + future = 0.5).
+# A split the critic agents accept (C-learning needs next + future = 0.5), and
+# one for the imitation agents (GCSL and WGCSL need goals the episode reached),
+# and goal-conditioned BC's (the episodes' own goals).
 RELABELER = relabel.GoalRelabeler(relabel.GoalSlice(0, 3), 3, relabel_next_prob=0.3,
                                   relabel_future_prob=0.2)
+REACHED_GOALS_RELABELER = relabel.GoalRelabeler(relabel.GoalSlice(0, 3), 3,
+                                                relabel_next_prob=0.3, relabel_future_prob=0.7)
+ORIGINAL_GOALS_RELABELER = relabel.GoalRelabeler(relabel.GoalSlice(0, 3), 3,
+                                                 relabel_orig_prob=1.0)
+IMITATION_AGENTS = ('gcsl', 'wgcsl')
+
+
+def _relabeler(agent_name):
+  if agent_name == 'goal_bc':
+    return ORIGINAL_GOALS_RELABELER
+  return REACHED_GOALS_RELABELER if agent_name in IMITATION_AGENTS else RELABELER
 
 pytestmark = pytest.mark.usefixtures('clear_gin')
 
 
 def _create(agent_name):
-  return agents.create(agent_name, TIME_STEP_SPEC, ACTION_SPEC, relabeler=RELABELER,
+  return agents.create(agent_name, TIME_STEP_SPEC, ACTION_SPEC, relabeler=_relabeler(agent_name),
                        gamma=0.9, train_step_counter=tf.Variable(0, dtype=tf.int64))
 
 
@@ -107,7 +120,7 @@ def test_sample_batch_draws_what_the_agent_trains_on(agent_name):
                                                                 tf.float32),
         tf.constant(rng.randn(1, 6), tf.float32)),
         tf.constant([step % 10 == 0]), tf.constant([step % 10 == 9]), tf.constant([True])))
-  batch = agent.sample_batch(buffer, RELABELER, 16)
+  batch = agent.sample_batch(buffer, _relabeler(agent_name), 16)
   tf.nest.assert_same_structure(batch, agent.training_data_spec)
   for value, spec in zip(tf.nest.flatten(batch), tf.nest.flatten(agent.training_data_spec)):
     assert value.dtype == spec.dtype and value.shape[1:] == spec.shape
@@ -116,6 +129,8 @@ def test_sample_batch_draws_what_the_agent_trains_on(agent_name):
 
 def test_an_action_spec_the_agent_cannot_use_is_one_clear_line(agent_name):
   unbounded = tf.TensorSpec((2,), tf.float32)
-  with pytest.raises(ValueError, match='needs a single continuous .bounded, float. action spec'):
-    agents.create(agent_name, TIME_STEP_SPEC, unbounded, relabeler=RELABELER, gamma=0.9,
+  with pytest.raises(ValueError, match='needs a single (continuous .bounded, float.|bounded) '
+                                       'action spec'):
+    agents.create(agent_name, TIME_STEP_SPEC, unbounded, relabeler=_relabeler(agent_name),
+                  gamma=0.9,
                   train_step_counter=tf.Variable(0, dtype=tf.int64))

@@ -22,7 +22,7 @@ def _goal(tf_env):
 def test_env_names_are_the_sorted_registry():
   assert envs.ENV_NAMES == sorted([
       'sawyer_reach', 'sawyer_push', 'sawyer_drawer', 'sawyer_window',
-      'sawyer_faucet', 'point_mass'])
+      'sawyer_faucet', 'point_mass', 'goal_cartpole'])
 
 
 def test_unknown_name_fails_with_one_line_listing_valid_names():
@@ -38,7 +38,7 @@ def test_unknown_name_fails_with_one_line_listing_valid_names():
 @pytest.mark.parametrize('env_name', envs.ENV_NAMES)
 def test_load_returns_tf_envs_with_driver_ready_specs(env_name):
   train_env, eval_env, obs_dim = envs.load(env_name)
-  assert obs_dim == (2 if env_name == 'point_mass' else 6)
+  assert obs_dim == {'point_mass': 2, 'goal_cartpole': 4}.get(env_name, 6)
   for tf_env in (train_env, eval_env):
     assert isinstance(tf_env, tf_py_environment.TFPyEnvironment)
     py_env = tf_env.pyenv.envs[0]
