@@ -81,7 +81,7 @@ DISTINCTIVE = {
     'load_sawyer_reach': {'max_episode_steps': 9},
     'load_sawyer_push': {'max_episode_steps': 9, 'random_init': True, 'wide_goals': True},
     'load_sawyer_drawer': {'max_episode_steps': 9},
-    'load_sawyer_window': {'max_episode_steps': 9},
+    'load_sawyer_window': {'max_episode_steps': 9, 'reachable_goals': True},
     'load_sawyer_faucet': {'max_episode_steps': 9},
     'SawyerPush.reset': {'arm_goal_type': 'puck', 'fix_z': False},
     'SawyerDrawer.reset': {'arm_goal_type': 'goal'},

@@ -216,12 +216,12 @@ class SawyerPush(SawyerTask):
 
   METAWORLD_NAME = 'push-v3'
   HAND_INIT = (0.0, 0.6, 0.2)
-  # Kept above the puck's height so a random start never lands on the puck.
-  HAND_INIT_LOW = (-0.1, 0.5, 0.15)
-  HAND_INIT_HIGH = (0.1, 0.7, 0.3)
   PUCK_INIT_XY = (0.0, 0.6)
   PUCK_INIT_LOW = (-0.1, 0.6)
   PUCK_INIT_HIGH = (0.1, 0.7)
+  # The 2020 code's Meta-World drew the puck with a goal of its own and drew
+  # again until the two were this far apart in xy; that goal was then replaced.
+  PUCK_GOAL_MIN_XY_DISTANCE = 0.15
   GOAL_X = (-0.1, 0.1)
   GOAL_Y_HIGH = 0.9
   GOAL_Z = (0.05, 0.3)
@@ -247,11 +247,9 @@ class SawyerPush(SawyerTask):
     """
     del options
     _check_arm_goal_type('SawyerPush.reset.arm_goal_type', arm_goal_type)
-    hand_init = (self._rng.uniform(self.HAND_INIT_LOW, self.HAND_INIT_HIGH)
-                 if self.random_init else self.HAND_INIT)
-    self._reset_sim(seed, hand_init_pos=hand_init)
-    puck_xy = (self._rng.uniform(self.PUCK_INIT_LOW, self.PUCK_INIT_HIGH)
-               if self.random_init else self.PUCK_INIT_XY)
+    # As in the 2020 code, random_init moves the puck only: it never reached the hand.
+    self._reset_sim(seed, hand_init_pos=self.HAND_INIT)
+    puck_xy = self._random_puck_xy() if self.random_init else self.PUCK_INIT_XY
     table_z = self.object_pos()[2]
     self._mw._set_obj_xyz(np.array([*puck_xy, table_z]))  # pylint: disable=protected-access
     puck = self.object_pos()
@@ -267,6 +265,14 @@ class SawyerPush(SawyerTask):
     self._set_goal_marker(self.object_goal)
     return self._observation(), {}
 
+  def _random_puck_xy(self):
+    """The 2020 puck start: uniform, redrawn with a discarded goal until the two are apart."""
+    while True:
+      puck_xy = self._rng.uniform(self.PUCK_INIT_LOW, self.PUCK_INIT_HIGH)
+      discarded_goal = self._rng.uniform(self.goal_low, self.goal_high)
+      if np.linalg.norm(puck_xy - discarded_goal[:2]) >= self.PUCK_GOAL_MIN_XY_DISTANCE:
+        return puck_xy
+
 
 class SawyerArticulated(SawyerTask):
   """A task whose object moves on one joint; goals are where the object is at a joint value."""
@@ -274,22 +280,23 @@ class SawyerArticulated(SawyerTask):
   JOINT = None  # the object's joint in metaworld's model
   INIT_RANGE = None  # where the joint starts, uniform
   GOAL_RANGE = None  # where the joint's goal is, uniform
+  HAND_INIT = None  # where the hand starts; None: metaworld's default for the task
 
   def _place_body(self):
     """Puts the object's body where the task wants it (before sampling)."""
 
+  def _sample_object_goal(self):
+    """Where the object is with its joint at a uniform value of GOAL_RANGE."""
+    return self._object_pos_at(self.JOINT, self._rng.uniform(*self.GOAL_RANGE))
+
   def _reset_articulated(self, seed, binding, arm_goal_type):
     _check_arm_goal_type(binding, arm_goal_type)
-    self._reset_sim(seed)
+    self._reset_sim(seed, hand_init_pos=self.HAND_INIT)
     self._place_body()
     self._set_joint(self.JOINT, self._rng.uniform(*self.INIT_RANGE))
     handle = self.object_pos()
-
-    def sample_goal():
-      return self._object_pos_at(self.JOINT, self._rng.uniform(*self.GOAL_RANGE))
-
-    self.object_goal = sample_goal()
-    self.arm_goal = self._arm_goal(arm_goal_type, handle, sample_goal)
+    self.object_goal = self._sample_object_goal()
+    self.arm_goal = self._arm_goal(arm_goal_type, handle, self._sample_object_goal)
     self._set_goal_marker(self.object_goal)
     return self._observation(), {}
 
@@ -316,18 +323,43 @@ class SawyerDrawer(SawyerArticulated):
 
 
 class SawyerWindow(SawyerArticulated):
-  """Slide the window so its handle reaches a goal along x; the window's x is random."""
+  """Slide the window so its handle reaches a goal along x; the window's x is random.
+
+  Goals, as the 2020 code drew them: the handle at x ~ U(-0.09, 0.09) in the 2020
+  model's handle frame, independent of where the window is, so only about 40% of
+  goals lie within the handle's travel (the rest: leave the window shut). With
+  reachable_goals, the handle where the window is open by U(0, 0.2) instead.
+  """
 
   METAWORLD_NAME = 'window-open-v3'
   JOINT = 'window_slide'
   INIT_RANGE = (0.0, 0.0)  # closed
   GOAL_RANGE = (0.0, 0.2)
-  WINDOW_X = (-0.1, 0.1)
+  WINDOW_X = (-0.09, 0.09)
   WINDOW_YZ = (0.785, 0.16)
+  HAND_INIT = (0.0, 0.6, 0.2)
+  GOAL_X_2020 = (-0.09, 0.09)
+  # The 2020 handle site sat this far to +x of the window body; here the
+  # tracked site's offset is measured (about -0.038 m).
+  HANDLE_OFFSET_2020 = 0.02
+
+  def __init__(self, seed=0, reachable_goals=False, **kwargs):
+    self.reachable_goals = reachable_goals
+    super().__init__(seed=seed, **kwargs)
 
   def _place_body(self):
     x = self._rng.uniform(*self.WINDOW_X)
     self._mw.model.body('window').pos = (x, *self.WINDOW_YZ)
+
+  def _sample_object_goal(self):
+    if self.reachable_goals:
+      return super()._sample_object_goal()
+    closed = self._object_pos_at(self.JOINT, 0.0)
+    handle_offset = closed[0] - self._mw.model.body('window').pos[0]
+    # A 2020 goal g asks for the slide g - window - 0.02; here that slide puts
+    # the handle at window + offset + slide = g + offset - 0.02.
+    goal_x = self._rng.uniform(*self.GOAL_X_2020) + handle_offset - self.HANDLE_OFFSET_2020
+    return np.array([goal_x, closed[1], closed[2]])
 
   @gin.configurable(module='SawyerWindow', denylist=config.denylist('SawyerWindow.reset'))
   def reset(self, *, seed=None, options=None, arm_goal_type='random'):
@@ -345,6 +377,7 @@ class SawyerFaucet(SawyerArticulated):
   INIT_RANGE = (-np.pi / 2, np.pi / 2)
   GOAL_RANGE = (-np.pi / 2, np.pi / 2)
   BASE_POS = (0.0, 0.8, 0.0)
+  HAND_INIT = (0.0, 0.6, 0.2)  # the 2020 code's (v3's default is (0, 0.4, 0.2))
 
   def _place_body(self):
     self._mw.model.body('faucetBase').pos = self.BASE_POS
@@ -376,8 +409,10 @@ def load_sawyer_push(seed=0, max_episode_steps=151, random_init=False,
   Args:
     seed: seeds metaworld and the task's goal sampling.
     max_episode_steps: episode length.
-    random_init: randomise the initial arm and puck positions (otherwise both
-      start at the same place every episode).
+    random_init: randomise the puck's start (as the 2020 code did: its
+      docstring promised the arm too, but the arm never moved); otherwise the
+      puck starts at the same place every episode. The hand always starts at
+      HAND_INIT.
     wide_goals: puck goals with y in [0.5, 0.9] instead of [0.8, 0.9] (y points
       from the robot across the table).
   """
@@ -394,9 +429,13 @@ def load_sawyer_drawer(seed=0, max_episode_steps=151):
 
 
 @gin.configurable(denylist=config.denylist('load_sawyer_window'))
-def load_sawyer_window(seed=0, max_episode_steps=151):
-  """The window task as a time-limited PyEnvironment."""
-  return gymnasium_adapter.time_limited(SawyerWindow(seed=seed),
+def load_sawyer_window(seed=0, max_episode_steps=151, reachable_goals=False):
+  """The window task as a time-limited PyEnvironment.
+
+  reachable_goals: goals only within the handle's travel (the window open by
+  U(0, 0.2)) instead of the 2020 code's, of which about 60% are out of reach.
+  """
+  return gymnasium_adapter.time_limited(SawyerWindow(seed=seed, reachable_goals=reachable_goals),
                                         max_episode_steps)
 
 

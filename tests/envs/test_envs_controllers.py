@@ -33,6 +33,10 @@ def _final_distances(env_name, policy, episodes, seed=0):
 @pytest.mark.parametrize('env_name, episodes, fewest_successes', CASES)
 def test_controller_reaches_goals_and_random_policy_does_not(
     env_name, episodes, fewest_successes):
+  if env_name == 'sawyer_window':
+    # The 2020 goals are out of the handle's reach 60% of the time, and then a shut window
+    # (what a random policy leaves) is often as close as it gets: compare on reachable ones.
+    gin.parse_config(['load_sawyer_window.reachable_goals = True'])
   controller = _final_distances(env_name, tasks.TASKS[env_name].controller,
                                 episodes)
   action_dim = 2 if env_name == 'point_mass' else 4

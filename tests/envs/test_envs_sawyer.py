@@ -130,13 +130,17 @@ def test_push_wide_goals_widens_the_y_range(wide_goals, y_low):
 
 
 @pytest.mark.parametrize('random_init', [False, True])
-def test_push_random_init_randomises_arm_and_puck(random_init):
+def test_push_random_init_randomises_the_puck_only(random_init):
+  # As the 2020 code did: its random_init never reached the arm.
   gin.parse_config([f'load_sawyer_push.random_init = {random_init}'])
   py_env = envs.load_py_environment('sawyer_push')
-  starts = np.array([observation[:6] for observation, _ in _resets(py_env, 4)])
+  starts = np.array([observation[:6] for observation, _ in _resets(py_env, 6)])
   spread = starts.max(axis=0) - starts.min(axis=0)
+  np.testing.assert_allclose(spread[:3], 0.0, atol=1e-3)  # the hand
   if random_init:
-    assert np.all(spread[:2] > 0.01) and np.all(spread[3:5] > 0.01)
+    assert np.all(spread[3:5] > 0.01)
+    assert np.all(starts[:, 3] >= -0.1 - 1e-3) and np.all(starts[:, 3] <= 0.1 + 1e-3)
+    assert np.all(starts[:, 4] >= 0.6 - 1e-3) and np.all(starts[:, 4] <= 0.7 + 1e-3)
   else:
     np.testing.assert_allclose(spread, 0.0, atol=1e-6)
 
@@ -184,7 +188,25 @@ def test_drawer_goal_and_start_move_along_y_only():
     assert y.max() - y.min() > 0.1 and y.max() - y.min() <= 0.16 + 1e-6
 
 
-def test_window_position_is_random_and_goal_moves_along_x_only():
+def test_window_goals_are_the_2020_codes_independent_of_the_window():
+  py_env = envs.load_py_environment('sawyer_window')
+  episodes = _resets(py_env, 200)
+  starts = np.array([observation[3:6] for observation, _ in episodes])
+  goals = np.array([goal[3:] for _, goal in episodes])
+  assert starts[:, 0].max() - starts[:, 0].min() > 0.15  # the window x ~ U(-0.09, 0.09)
+  np.testing.assert_allclose(goals[:, 1:], starts[:, 1:], atol=1e-6)  # along x only
+  # The handle's closed x is the window's - 0.038; a 2020 goal g ~ U(-0.09, 0.09) maps to
+  # g - 0.058, whatever the window's x, so goal x spans [-0.148, 0.032].
+  assert goals[:, 0].min() >= -0.148 - 1e-3 and goals[:, 0].max() <= 0.032 + 1e-3
+  assert goals[:, 0].max() - goals[:, 0].min() > 0.15
+  # Within the handle's travel for about 40% of goals: P(g - window >= 0.02) = 0.395.
+  travel = goals[:, 0] - starts[:, 0]
+  reachable = np.mean((travel >= -1e-6) & (travel <= 0.2 + 1e-6))
+  assert 0.3 < reachable < 0.5, reachable
+
+
+def test_window_reachable_goals_lie_within_the_handles_travel():
+  gin.parse_config(['load_sawyer_window.reachable_goals = True'])
   py_env = envs.load_py_environment('sawyer_window')
   episodes = _resets(py_env, 20)
   starts = np.array([observation[3:6] for observation, _ in episodes])
@@ -193,6 +215,13 @@ def test_window_position_is_random_and_goal_moves_along_x_only():
   np.testing.assert_allclose(goals[:, 1:], starts[:, 1:], atol=1e-6)
   travel = goals[:, 0] - starts[:, 0]
   assert np.all(travel >= -1e-6) and np.all(travel <= 0.2 + 1e-6)
+
+
+@pytest.mark.parametrize('env_name', ['sawyer_push', 'sawyer_window', 'sawyer_faucet'])
+def test_the_hand_starts_where_the_2020_code_put_it(env_name):
+  py_env = envs.load_py_environment(env_name)
+  hands = np.array([observation[:3] for observation, _ in _resets(py_env, 3)])
+  np.testing.assert_allclose(hands, np.tile([0.0, 0.6, 0.2], (3, 1)), atol=0.01)
 
 
 @pytest.mark.parametrize('env_name', ['sawyer_push', 'sawyer_window'])
