@@ -76,12 +76,15 @@ def collect(dataset_id, episodes, env_name=None, policy_from=None, random_prob=0
       py_env = envs.load_py_environment(env_name, seed)
     task = envs.task_spec(env_name)
     policy = _saved_policy(policy_from) if policy_from else None
+    # Traced once: called step by step, an untraced action costs about 10x more.
+    act = tf.function(policy.action, autograph=False) if policy else None
     spec = py_env.action_spec()
     rng = np.random.default_rng(seed)
     collected = []
     started = time.time()
     for index in range(episodes):
-      collected.append(_episode(py_env, policy, keep, task, spec, rng, random_prob, noise_std))
+      collected.append(_episode(py_env, policy, act, keep, task, spec, rng, random_prob,
+                                noise_std))
       if (index + 1) % max(1, episodes // 10) == 0:
         logging.info('%d/%d episodes (%.0f s)', index + 1, episodes, time.time() - started)
     py_env.close()
@@ -122,8 +125,8 @@ def _saved_policy(root_dir):
   return tf.saved_model.load(directory)
 
 
-def _episode(py_env, policy, keep, task, spec, rng, random_prob, noise_std):
-  """One episode: (observations [T+1, D], actions [T, A], sparse rewards [T])."""
+def _episode(py_env, policy, act, keep, task, spec, rng, random_prob, noise_std):
+  """One episode: (observations [T+1, D], actions [T, A], sparse rewards [T]); act is policy's traced action."""
   low, high = spec.minimum * np.ones(spec.shape), spec.maximum * np.ones(spec.shape)
   time_step = py_env.reset()
   policy_state = policy.get_initial_state(1) if policy else None
@@ -136,7 +139,7 @@ def _episode(py_env, policy, keep, task, spec, rng, random_prob, noise_std):
           step_type=tf.constant([time_step.step_type]), reward=tf.constant([0.0]),
           discount=tf.constant([1.0]),
           observation=tf.constant(time_step.observation[keep][None], tf.float32))
-      action_step = policy.action(batched, policy_state)
+      action_step = act(batched, policy_state)
       policy_state = action_step.state
       action = action_step.action.numpy()[0]
       if noise_std:

@@ -11,6 +11,7 @@ from c_learning import config
 from c_learning.agents import td3_her_agent
 from c_learning.relabel import GoalType
 from c_learning.relabel import RelabeledTransition
+from tests.agents import linear_critics
 
 OBS_WIDTH = 4
 OBS_SPEC = tf.TensorSpec((OBS_WIDTH,), tf.float32)
@@ -42,15 +43,8 @@ def _batch(size=4, seed=0):
 
 
 def _set_linear_critic(net, bias, action_kernel):
-  """A critic with no hidden layer: Q = bias + action_kernel . a."""
-  for v in net.variables:
-    v.assign(tf.zeros_like(v))
-    if v.name.endswith('logit/bias:0'):
-      v.assign([bias])
-    if v.name.endswith('logit/kernel:0'):
-      kernel = np.zeros(v.shape, np.float32)
-      kernel[OBS_WIDTH:, 0] = action_kernel
-      v.assign(kernel)
+  """A critic with no hidden layer: bias + action_kernel . a."""
+  linear_critics.set_linear_critic(net, bias, action_kernel, OBS_WIDTH)
 
 
 def _set_constant_actor(net, actions):

@@ -9,6 +9,7 @@ from tf_agents.trajectories import time_step as ts
 
 from c_learning import config
 from c_learning.agents import wgcsl_agent
+from tests.agents import linear_critics
 
 OBS_WIDTH = 4
 OBS_SPEC = tf.TensorSpec((OBS_WIDTH,), tf.float32)
@@ -27,15 +28,8 @@ def _make_agent(**kwargs):
 
 
 def _set_linear_q(net, bias, action_kernel):
-  """A Q-function with no hidden layer: Q = bias + action_kernel . a."""
-  for v in net.variables:
-    v.assign(tf.zeros_like(v))
-    if v.name.endswith('logit/bias:0'):
-      v.assign([bias])
-    if v.name.endswith('logit/kernel:0'):
-      kernel = np.zeros(v.shape, np.float32)
-      kernel[OBS_WIDTH:, 0] = action_kernel
-      v.assign(kernel)
+  """A critic with no hidden layer: bias + action_kernel . a."""
+  linear_critics.set_linear_critic(net, bias, action_kernel, OBS_WIDTH)
 
 
 def _set_constant_actor(net, mode):
