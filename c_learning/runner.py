@@ -74,7 +74,7 @@ class Runner:
           summarize_grads_and_vars=settings.summarize_grads_and_vars)
       self._agent.initialize()
       self._dataset = self._read_dataset()
-      rows = (self._dataset.size if self._dataset
+      rows = (self._dataset.size if self._dataset is not None
               else max(1, settings.replay_buffer_capacity // self._train_env.batch_size))
       self._replay_buffer = replay.GoalReplayBuffer(
           self._train_env.observation_spec(), self._train_env.action_spec(),
@@ -140,7 +140,7 @@ class Runner:
     settings = self._settings
     parts = dict(agent=self._agent, global_step=self._global_step, metrics=self._train_metrics)
     # An offline run's buffer is its dataset, read again at every start.
-    if settings.checkpoint_replay_buffer and not self._dataset:
+    if settings.checkpoint_replay_buffer and self._dataset is None:
       parts['replay_buffer'] = self._replay_buffer
     # One checkpoint holds everything, so a run killed between saves never
     # resumes with an agent and a buffer from different steps.
@@ -201,7 +201,7 @@ class Runner:
   # Initial collection.
 
   def _collect_initial_steps(self):
-    if self._dataset:
+    if self._dataset is not None:
       data = self._dataset
       self._replay_buffer.load_episodes(data.observations, data.actions,
                                         data.next_observations, data.episode_lengths)
