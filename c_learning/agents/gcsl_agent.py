@@ -101,7 +101,7 @@ class GcslAgent(base.GoalConditionedAgent):
         or discrete (a categorical actor).
       gamma: the run's discount (train_eval.gamma); GCSL's loss does not use it.
       actor_fc_layers: hidden layer sizes of the actor.
-      actor_learning_rate: Adam learning rate (the GCSL paper's 5e-4).
+      actor_learning_rate: Adam learning rate of the actor.
       horizon_input: whether the actor also sees the remaining horizon:
         the goal's offset k in training, max_horizon minus the steps taken
         when acting (a stateful policy).
