@@ -26,8 +26,9 @@ def test_c_learning_reaches_point_mass_goals(tmp_path):
   assert result['FinalDistance'] < result['InitialDistance'] / 4
 
 
+@pytest.mark.slow
 def test_gcsl_reaches_point_mass_goals(tmp_path):
-  # About 20 s on 2 cores: GCSL (gin/setups/gcsl.gin) learns online from 1k random steps.
+  # About 25 s on 2 cores: GCSL (gin/setups/gcsl.gin) learns online from 1k random steps.
   result = helpers.run(tmp_path, ['gin/base.gin', 'gin/setups/gcsl.gin'], [
       'train_eval.env_name = "point_mass"',
       'train_eval.num_iterations = 3000',
