@@ -79,20 +79,20 @@ def collect(dataset_id, episodes, env_name=None, policy_from=None, random_prob=0
     # Traced once: called step by step, an untraced action costs about 10x more.
     act = tf.function(policy.action, autograph=False) if policy else None
     spec = py_env.action_spec()
+    bounds = (spec.minimum * np.ones(spec.shape), spec.maximum * np.ones(spec.shape))
     rng = np.random.default_rng(seed)
     collected = []
     started = time.time()
     for index in range(episodes):
-      collected.append(_episode(py_env, policy, act, keep, task, spec, rng, random_prob,
-                                noise_std))
+      collected.append(_episode(py_env, policy, act, keep, task, bounds, spec.dtype, rng,
+                                random_prob, noise_std))
       if (index + 1) % max(1, episodes // 10) == 0:
         logging.info('%d/%d episodes (%.0f s)', index + 1, episodes, time.time() - started)
     py_env.close()
     algorithm = ('random' if policy is None else
                  f'policy of {policy_from} (random_prob {random_prob}, noise_std {noise_std})')
     return datasets.write(
-        dataset_id, collected, env_name, spec.minimum * np.ones(spec.shape),
-        spec.maximum * np.ones(spec.shape), algorithm_name=algorithm,
+        dataset_id, collected, env_name, *bounds, algorithm_name=algorithm,
         description=f'{episodes} episodes of {env_name} by c_learning.collect (seed {seed}): '
                     f'{algorithm}.')
   finally:
@@ -125,9 +125,9 @@ def _saved_policy(root_dir):
   return tf.saved_model.load(directory)
 
 
-def _episode(py_env, policy, act, keep, task, spec, rng, random_prob, noise_std):
+def _episode(py_env, policy, act, keep, task, bounds, dtype, rng, random_prob, noise_std):
   """One episode: (observations [T+1, D], actions [T, A], sparse rewards [T]); act is policy's traced action."""
-  low, high = spec.minimum * np.ones(spec.shape), spec.maximum * np.ones(spec.shape)
+  low, high = bounds
   time_step = py_env.reset()
   policy_state = policy.get_initial_state(1) if policy else None
   observations, actions, rewards = [time_step.observation], [], []
@@ -144,7 +144,7 @@ def _episode(py_env, policy, act, keep, task, spec, rng, random_prob, noise_std)
       action = action_step.action.numpy()[0]
       if noise_std:
         action = np.clip(action + rng.normal(0.0, noise_std * (high - low)), low, high)
-    time_step = py_env.step(np.asarray(action, spec.dtype))
+    time_step = py_env.step(np.asarray(action, dtype))
     observations.append(time_step.observation)
     actions.append(action)
     rewards.append(float(task.distance(time_step.observation) < task.success_threshold))

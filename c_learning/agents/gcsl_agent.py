@@ -21,6 +21,7 @@ from tf_agents.specs import tensor_spec
 from tf_agents.trajectories import time_step as ts
 
 from c_learning import config
+from c_learning import exploration
 from c_learning import networks
 from c_learning.agents import base
 
@@ -195,8 +196,7 @@ class GcslAgent(base.GoalConditionedAgent):
     """log pi(a | s, g [, k]) of each row [B]; continuous actions just inside their bounds."""
     spec = self._policy_specs[1]
     if spec.dtype.is_floating:
-      low = tf.constant(spec.minimum, tf.float32)
-      high = tf.constant(spec.maximum, tf.float32)
+      low, high = (tf.cast(bound, tf.float32) for bound in exploration.action_bounds(spec))
       margin = _BOUND_MARGIN * (high - low)
       actions = tf.clip_by_value(tf.cast(actions, tf.float32), low + margin, high - margin)
     log_prob = self.action_distribution(observations, future_offsets, training).log_prob(actions)

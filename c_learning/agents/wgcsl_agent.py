@@ -124,13 +124,17 @@ class WgcslAgent(gcsl_agent.GcslAgent):
     self._target_critic_network = self._critic_network.copy(name='TargetCriticNetwork')
     for net in (self._critic_network, self._target_critic_network):
       net.create_variables()
-    common.soft_variables_update(self._critic_network.variables,
-                                 self._target_critic_network.variables, tau=1.0)
+    self._move_target(tau=1.0)
     self._critic_optimizer = tf.keras.optimizers.Adam(learning_rate=self._critic_learning_rate)
 
   def _initialize(self):
-    common.soft_variables_update(self._critic_network.variables,
-                                 self._target_critic_network.variables, tau=1.0)
+    self._move_target(tau=1.0)
+
+  def _move_target(self, tau):
+    """Moves the target Q-function a fraction tau of the way to the Q-function."""
+    return common.soft_variables_update(self._critic_network.variables,
+                                        self._target_critic_network.variables, tau=tau,
+                                        tau_non_trainable=1.0)
 
   def greedy_actions(self, observations, future_offsets):
     """pi's mode at each row: the action the value V(s, g) = Q(s, pi(s, g), g) takes."""
@@ -175,6 +179,12 @@ class WgcslAgent(gcsl_agent.GcslAgent):
       weights *= tf.where(advantages > threshold, 1.0, self._baw_epsilon)
     return weights
 
+  def _row_weights_of(self, experience):
+    """row_weights of a batch, from the Q-function as it is and the BAW percentile of this step."""
+    return self.row_weights(
+        self.advantages(experience.observation, experience.action, experience.future_offset),
+        experience.future_offset, self.baw_percentile(self.train_step_counter))
+
   def _train(self, experience, weights):
     self._check_experience(experience)
     critic_loss = self._minimize(
@@ -183,9 +193,7 @@ class WgcslAgent(gcsl_agent.GcslAgent):
                                  experience.future_offset, weights, training=True),
         self._critic_network.trainable_variables, self._critic_optimizer,
         self._gradient_clipping)
-    row_weights = self.row_weights(
-        self.advantages(experience.observation, experience.action, experience.future_offset),
-        experience.future_offset, self.baw_percentile(self.train_step_counter))
+    row_weights = self._row_weights_of(experience)
     if self._debug_summaries:
       tf.summary.scalar('wgcsl/mean_row_weight', tf.reduce_mean(row_weights),
                         step=self.train_step_counter)
@@ -194,9 +202,7 @@ class WgcslAgent(gcsl_agent.GcslAgent):
                                 experience.future_offset, row_weights, weights, training=True),
         self._actor_network.trainable_variables, self._actor_optimizer,
         self._gradient_clipping)
-    common.soft_variables_update(self._critic_network.variables,
-                                 self._target_critic_network.variables,
-                                 tau=self._target_update_tau, tau_non_trainable=1.0)
+    self._move_target(self._target_update_tau)
     return self._finish_train_step(WgcslLossInfo(critic_loss=critic_loss, actor_loss=actor_loss))
 
   def _loss(self, experience, weights=None, training=False):
@@ -205,9 +211,7 @@ class WgcslAgent(gcsl_agent.GcslAgent):
     critic_loss = self.critic_loss(experience.observation, experience.action,
                                    experience.next_observation, experience.reward,
                                    experience.future_offset, weights, training)
-    row_weights = self.row_weights(
-        self.advantages(experience.observation, experience.action, experience.future_offset),
-        experience.future_offset, self.baw_percentile(self.train_step_counter))
+    row_weights = self._row_weights_of(experience)
     actor_loss = self.actor_loss(experience.observation, experience.action,
                                  experience.future_offset, row_weights, weights, training)
     return tf_agent.LossInfo(loss=critic_loss + actor_loss,
