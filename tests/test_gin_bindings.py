@@ -22,7 +22,7 @@ def _agent_settings(scale):
   return {'actor_fc_layers': (16, scale), 'critic_fc_layers': (scale, 16),
           'actor_learning_rate': 1e-3 * scale, 'critic_learning_rate': 2e-3 * scale,
           'target_update_tau': 0.01 * scale, 'target_update_period': 2,
-          'gradient_clipping': 10.0 * scale}
+          'gradient_clipping': 10.0 * scale, 'normalize_observations': True}
 
 
 # A value for every parameter that gin may bind, unlike its default and valid

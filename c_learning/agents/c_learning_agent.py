@@ -58,6 +58,7 @@ class CLearningAgent(twin_critic_agent.TwinCriticAgent):
                use_td_targets=True,
                actor_loss_type='c',
                exact_hybrid=False,
+               normalize_observations=False,
                gradient_clipping=None,
                debug_summaries=False,
                summarize_grads_and_vars=False,
@@ -86,6 +87,8 @@ class CLearningAgent(twin_critic_agent.TwinCriticAgent):
         to 2*p_next + 2*p_future/(1 - gamma) over goals instead of 1. With
         lambda it is exact for every split (tests/test_discrete_mdp.py). The
         TD-only split (0.5, 0) has lambda = 1 either way.
+      normalize_observations: whether the networks see observations normalised
+        by the running mean and std of the training batches (HER's set-up).
       relabeler: the c_learning.relabel.GoalRelabeler of the batches (the
         registry passes it); exact_hybrid reads its relabel_next_prob.
       debug_summaries: whether to write debug summaries (w, C by goal type).
@@ -125,7 +128,7 @@ class CLearningAgent(twin_critic_agent.TwinCriticAgent):
         time_step_spec, action_spec, actor_fc_layers, critic_fc_layers,
         actor_learning_rate, critic_learning_rate, target_update_tau,
         target_update_period, gradient_clipping, debug_summaries,
-        summarize_grads_and_vars, train_step_counter)
+        summarize_grads_and_vars, train_step_counter, normalize_observations)
 
   @classmethod
   def check_relabeling(cls, relabeler):
@@ -270,7 +273,7 @@ class CLearningAgent(twin_critic_agent.TwinCriticAgent):
 
   def _train(self, experience, weights):
     """Takes one critic step, one actor step and a target update."""
-    self._check_experience(experience)
+    self._observe_batch(experience)
     critic_loss = self._minimize(
         lambda: self.critic_loss(
             experience.observation, experience.action, experience.next_observation,

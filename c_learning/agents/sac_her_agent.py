@@ -54,6 +54,7 @@ class SacHerAgent(twin_critic_agent.TwinCriticAgent):
                target_entropy=None,
                initial_log_alpha=math.log(0.01),
                alpha_learning_rate=3e-4,
+               normalize_observations=False,
                gradient_clipping=None,
                debug_summaries=False,
                summarize_grads_and_vars=False,
@@ -77,6 +78,8 @@ class SacHerAgent(twin_critic_agent.TwinCriticAgent):
         (docs/RESULTS.md).
       alpha_learning_rate: learning rate of the Adam optimizer of log alpha
         (3e-4, as the actor's and critics' in the paper's settings).
+      normalize_observations: whether the networks see observations normalised
+        by the running mean and std of the training batches (HER's set-up).
       debug_summaries: whether to write debug summaries (alpha, mean reward).
       relabeler: the batches' GoalRelabeler (the registry passes it); unused,
         as Q-learning with HER accepts any goal split.
@@ -101,7 +104,7 @@ class SacHerAgent(twin_critic_agent.TwinCriticAgent):
         time_step_spec, action_spec, actor_fc_layers, critic_fc_layers,
         actor_learning_rate, critic_learning_rate, target_update_tau,
         target_update_period, gradient_clipping, debug_summaries,
-        summarize_grads_and_vars, train_step_counter)
+        summarize_grads_and_vars, train_step_counter, normalize_observations)
 
   @property
   def alpha(self):
@@ -200,7 +203,7 @@ class SacHerAgent(twin_critic_agent.TwinCriticAgent):
 
   def _train(self, experience, weights):
     """Takes one critic, one actor and one alpha step, then a target update."""
-    self._check_experience(experience)
+    self._observe_batch(experience)
     critic_loss = self._minimize(
         lambda: self.critic_loss(
             experience.observation, experience.action, experience.next_observation,

@@ -53,6 +53,7 @@ class Td3HerAgent(twin_critic_agent.TwinCriticAgent):
                exploration_random_prob=0.0,
                action_l2=0.0,
                terminate_on_reward=False,
+               normalize_observations=False,
                gradient_clipping=None,
                debug_summaries=False,
                summarize_grads_and_vars=False,
@@ -78,6 +79,8 @@ class Td3HerAgent(twin_critic_agent.TwinCriticAgent):
         (HER: 1.0), which keeps the tanh actor away from its saturated bounds.
       terminate_on_reward: whether a reward of 1 ends the episode (the TD
         target does not bootstrap there).
+      normalize_observations: whether the networks see observations normalised
+        by the running mean and std of the training batches (HER's set-up).
       relabeler: the batches' GoalRelabeler (the registry passes it); unused,
         as Q-learning with HER accepts any goal split.
       Other arguments: as in twin_critic_agent.TwinCriticAgent.
@@ -114,16 +117,20 @@ class Td3HerAgent(twin_critic_agent.TwinCriticAgent):
         time_step_spec, action_spec, actor_fc_layers, critic_fc_layers,
         actor_learning_rate, critic_learning_rate, target_update_tau,
         target_update_period, gradient_clipping, debug_summaries,
-        summarize_grads_and_vars, train_step_counter)
+        summarize_grads_and_vars, train_step_counter, normalize_observations)
 
   def _build_actor_network(self, observation_spec, action_spec, fc_layers):
     """A deterministic actor (tanh, scaled to the action bounds) and its target copy."""
-    actor = ddpg_actor_network.ActorNetwork(observation_spec, action_spec,
-                                            fc_layer_params=fc_layers)
+    actor = self._normalized(ddpg_actor_network.ActorNetwork(observation_spec, action_spec,
+                                                             fc_layer_params=fc_layers))
     actor.create_variables()
     self._target_actor_network = actor.copy(name='TargetActorNetwork')
     self._target_actor_network.create_variables()
     return actor
+
+  @property
+  def _networks(self):
+    return super()._networks + [self._target_actor_network]
 
   def collect_policy_with(self, actor_network):
     """The actor's action with Gaussian noise, or a uniform one with exploration_random_prob."""
@@ -206,7 +213,7 @@ class Td3HerAgent(twin_critic_agent.TwinCriticAgent):
 
   def _train(self, experience, weights):
     """Takes one critic step; the actor steps every actor_update_period train steps; then the targets."""
-    self._check_experience(experience)
+    self._observe_batch(experience)
     critic_loss = self._minimize(
         lambda: self.critic_loss(
             experience.observation, experience.action, experience.next_observation,

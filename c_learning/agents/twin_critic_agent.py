@@ -6,6 +6,7 @@ from tf_agents.utils import common
 
 from c_learning import config
 from c_learning import networks
+from c_learning import normalization
 from c_learning.agents import base
 
 
@@ -19,7 +20,7 @@ class TwinCriticAgent(base.GoalConditionedAgent):
   def __init__(self, time_step_spec, action_spec, actor_fc_layers, critic_fc_layers,
                actor_learning_rate, critic_learning_rate, target_update_tau,
                target_update_period, gradient_clipping, debug_summaries,
-               summarize_grads_and_vars, train_step_counter):
+               summarize_grads_and_vars, train_step_counter, normalize_observations=False):
     """Builds the networks, their Adam optimizers and the policy; subclasses validate their own settings first.
 
     Args:
@@ -39,14 +40,20 @@ class TwinCriticAgent(base.GoalConditionedAgent):
       summarize_grads_and_vars: whether to write gradient/variable summaries.
       train_step_counter: counter incremented every train step; defaults to
         the global step.
+      normalize_observations: whether every network sees the observation
+        normalised by the running mean and std of the training batches, clipped
+        to [-5, 5], as HER's networks do (c_learning.normalization).
     """
     self._check_action_spec(action_spec)
     observation_spec = time_step_spec.observation
+    self._observation_stats = (
+        normalization.RunningMeanStd(observation_spec.shape[0], name='observation_stats')
+        if normalize_observations else None)
     # The specs of every policy over the actor (TFAgent sets its own only at the end).
     self._policy_specs = (time_step_spec, action_spec)
     actor_network = self._build_actor_network(observation_spec, action_spec, actor_fc_layers)
-    critic_network = networks.build_critic_network(observation_spec, action_spec,
-                                                   critic_fc_layers)
+    critic_network = self._normalized(networks.build_critic_network(
+        observation_spec, action_spec, critic_fc_layers))
     self._target_update_tau = target_update_tau
     self._target_update_period = target_update_period
     self._actor_optimizer = tf.keras.optimizers.Adam(learning_rate=actor_learning_rate)
@@ -87,7 +94,30 @@ class TwinCriticAgent(base.GoalConditionedAgent):
 
   def _build_actor_network(self, observation_spec, action_spec, fc_layers):
     """The actor: a tanh-Gaussian (c_learning.networks.build_actor_network) unless a subclass says otherwise."""
-    return networks.build_actor_network(observation_spec, action_spec, fc_layers)
+    return self._normalized(networks.build_actor_network(observation_spec, action_spec, fc_layers))
+
+  def _normalized(self, net):
+    """`net` behind the observation normaliser where the agent normalises observations, else `net`."""
+    return normalization.normalized(net) if self._observation_stats is not None else net
+
+  @property
+  def _networks(self):
+    """Every network the agent trains or bootstraps from (a subclass adds its own)."""
+    return [self._actor_network] + self._critic_networks + self._target_critic_networks
+
+  def _observe_batch(self, experience):
+    """Checks the batch; with normalize_observations, adds its observations to the statistics and hands them to every network.
+
+    The statistics move before the losses, as in HER, so a train step's
+    critics, actor and targets all see the same normalisation.
+    """
+    self._check_experience(experience)
+    if self._observation_stats is None:
+      return
+    self._observation_stats.update(experience.observation)
+    mean, std = self._observation_stats.mean_and_std()
+    for net in self._networks:
+      net.normalize.assign(mean, std)
 
   def collect_policy_with(self, actor_network):
     """The policy that collects with `actor_network` (this agent's actor or a copy of it).
