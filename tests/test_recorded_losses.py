@@ -1,7 +1,9 @@
 """A seed gives the same first 300 iterations of losses as main did before the redesign.
 
 Push and window were recorded again when their tasks became the 2020 code's (issue 15,
-item 4; the file's "rerecorded" entry); the other cases are as main wrote them then.
+item 4; the file's "rerecorded" entry), and push and drawer again when their configs took
+the exact hybrid objective (issue 15, item 1; "rerecorded_again"); the other cases are as
+main wrote them then.
 
 tests/data/losses_before_redesign.json holds the Losses/* summaries that main
 (the commit it names) wrote for each case below, one value an iteration. A change
