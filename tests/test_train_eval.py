@@ -51,6 +51,12 @@ SHIPPED_CHANGES = {
 
 LOSS_TAGS = ('critic_loss', 'actor_loss')
 
+# A run that only builds everything and writes its operative.gin.
+OPERATIVE_ONLY = ['train_eval.num_iterations = 0', 'train_eval.initial_collect_steps = 10',
+                  'train_eval.num_eval_episodes = 1', 'CLearningAgent.actor_fc_layers = (8,)',
+                  'CLearningAgent.critic_fc_layers = (8,)',
+                  'train_eval.replay_buffer_capacity = 100']
+
 
 pytestmark = pytest.mark.usefixtures('clear_gin')
 
@@ -85,11 +91,9 @@ def test_task_config_trains_and_writes_every_output(task, tmp_path):
 
 @pytest.mark.parametrize('task', TASKS)
 def test_gin_file_is_the_paper_command_line_and_its_shipped_changes(task, tmp_path):
-  tiny = ['train_eval.num_iterations = 0', 'train_eval.initial_collect_steps = 10',
-          'train_eval.num_eval_episodes = 1', 'CLearningAgent.actor_fc_layers = (8,)',
-          'CLearningAgent.critic_fc_layers = (8,)', 'train_eval.replay_buffer_capacity = 100']
-  helpers.run(tmp_path / 'file', [f'gin/{task}.gin'], tiny)
-  helpers.run(tmp_path / 'paper', [], PAPER_BINDINGS[task] + SHIPPED_CHANGES.get(task, []) + tiny)
+  helpers.run(tmp_path / 'file', [f'gin/{task}.gin'], OPERATIVE_ONLY)
+  helpers.run(tmp_path / 'paper', [],
+              PAPER_BINDINGS[task] + SHIPPED_CHANGES.get(task, []) + OPERATIVE_ONLY)
   from_file = (tmp_path / 'file' / 'operative.gin').read_text()
   from_paper = (tmp_path / 'paper' / 'operative.gin').read_text()
   assert from_file == from_paper
@@ -98,11 +102,9 @@ def test_gin_file_is_the_paper_command_line_and_its_shipped_changes(task, tmp_pa
 
 @pytest.mark.parametrize('task', sorted(SHIPPED_CHANGES))
 def test_the_paper_objective_is_one_binding_from_the_shipped_config(task, tmp_path):
-  tiny = ['train_eval.num_iterations = 0', 'train_eval.initial_collect_steps = 10',
-          'train_eval.num_eval_episodes = 1', 'CLearningAgent.actor_fc_layers = (8,)',
-          'CLearningAgent.critic_fc_layers = (8,)', 'train_eval.replay_buffer_capacity = 100']
-  helpers.run(tmp_path / 'file', [f'gin/{task}.gin'], ['CLearningAgent.exact_hybrid = False'] + tiny)
-  helpers.run(tmp_path / 'paper', [], PAPER_BINDINGS[task] + tiny)
+  helpers.run(tmp_path / 'file', [f'gin/{task}.gin'],
+              ['CLearningAgent.exact_hybrid = False'] + OPERATIVE_ONLY)
+  helpers.run(tmp_path / 'paper', [], PAPER_BINDINGS[task] + OPERATIVE_ONLY)
   shipped = (tmp_path / 'file' / 'operative.gin').read_text()
   assert shipped == (tmp_path / 'paper' / 'operative.gin').read_text()
 
