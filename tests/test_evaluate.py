@@ -6,12 +6,14 @@ import subprocess
 import sys
 
 import imageio.v3 as iio
+import numpy as np
 from PIL import Image
 import pytest
 import tensorflow as tf
 
 from c_learning import evaluate
 from c_learning import video
+from tests import benchmark_scripts
 from tests import train_eval_helpers as helpers
 
 POINT_MASS = helpers.SMALL + [
@@ -67,6 +69,20 @@ def test_metrics_are_those_train_eval_reports(run_dir):
   evaluated = evaluate.evaluate(run_dir, 2)
   assert evaluated.pop('train_step') == 200
   assert evaluated == reported
+
+
+def test_rollouts_agree_with_the_eval_metrics(run_dir):
+  rollouts = benchmark_scripts.load('rollouts')
+  episodes = rollouts.rollouts(run_dir, 3)
+  metrics = evaluate.evaluate(run_dir, 3, source='policy')
+  np.testing.assert_allclose(np.mean([e['final_distance'] for e in episodes]),
+                             metrics['FinalDistance'], rtol=1e-5)
+  for episode in episodes:
+    np.testing.assert_allclose(np.linalg.norm(episode['residual']), episode['final_distance'],
+                               rtol=1e-5)
+    assert episode['minimum_distance'] <= episode['final_distance']
+    assert np.all(episode['mean_abs_action'] <= 1.0) and 0.0 <= episode['saturated'] <= 1.0
+  assert rollouts.format_episode('episode 0', episodes[0]).startswith('episode 0: distance ')
 
 
 def test_gif_has_a_frame_per_step(run_dir, tmp_path):

@@ -55,7 +55,7 @@ DISTINCTIVE = {
                     'name': 'SacHerAgentX'},
     'Td3HerAgent': {**_agent_settings(2), 'actor_update_period': 3, 'target_noise_std': 0.3,
                     'target_noise_clip': 0.4, 'exploration_noise_std': 0.25,
-                    'exploration_random_prob': 0.3, 'action_l2': 1.0,
+                    'exploration_random_prob': 0.3, 'action_l2': 1.0, 'preactivation_l2': 0.2,
                     'terminate_on_reward': True, 'name': 'Td3HerAgentX'},
     'CLearningAgent': {**_agent_settings(8), 'w_clipping': 5.0, 'use_td_targets': False,
                        'actor_loss_type': 'cross_entropy', 'exact_hybrid': True,

@@ -52,6 +52,7 @@ class Td3HerAgent(twin_critic_agent.TwinCriticAgent):
                exploration_noise_std=0.1,
                exploration_random_prob=0.0,
                action_l2=0.0,
+               preactivation_l2=0.0,
                terminate_on_reward=False,
                normalize_observations=False,
                gradient_clipping=None,
@@ -77,6 +78,11 @@ class Td3HerAgent(twin_critic_agent.TwinCriticAgent):
         uniformly random action instead (HER: 0.3).
       action_l2: weight of the mean squared (scaled) action in the actor loss
         (HER: 1.0), which keeps the tanh actor away from its saturated bounds.
+      preactivation_l2: weight of the mean squared tanh pre-activation,
+        atanh(pi(s) / half range), in the actor loss. Unlike action_l2, whose
+        gradient vanishes with the tanh's, it pulls a saturated actor back into
+        the range where the critic's gradient reaches it, and barely slows an
+        actor inside that range.
       terminate_on_reward: whether a reward of 1 ends the episode (the TD
         target does not bootstrap there).
       normalize_observations: whether the networks see observations normalised
@@ -100,7 +106,8 @@ class Td3HerAgent(twin_critic_agent.TwinCriticAgent):
     for setting, value in (('target_noise_std', target_noise_std),
                            ('target_noise_clip', target_noise_clip),
                            ('exploration_noise_std', exploration_noise_std),
-                           ('action_l2', action_l2)):
+                           ('action_l2', action_l2),
+                           ('preactivation_l2', preactivation_l2)):
       if value < 0:
         raise config.ConfigError(f'Td3HerAgent.{setting}={value}: must be >= 0.')
     self._gamma = gamma
@@ -110,6 +117,7 @@ class Td3HerAgent(twin_critic_agent.TwinCriticAgent):
     self._exploration_noise_std = exploration_noise_std
     self._exploration_random_prob = exploration_random_prob
     self._action_l2 = action_l2
+    self._preactivation_l2 = preactivation_l2
     self._terminate_on_reward = terminate_on_reward
     self._check_action_spec(action_spec)  # before its bounds are read
     self._action_low, self._action_high = exploration.action_bounds(action_spec)
@@ -203,12 +211,21 @@ class Td3HerAgent(twin_critic_agent.TwinCriticAgent):
     return self._check_finite(total, 'critic loss')
 
   def actor_loss(self, observations, training=False, weights=None):
-    """Returns the batch mean of -Q_1(s, pi(s)) + action_l2 * mean((pi(s) / half range)^2)."""
+    """Returns the batch mean of -Q_1(s, pi(s)) plus the action penalties.
+
+    With u = pi(s) / half range (centred): action_l2 * mean(u^2) +
+    preactivation_l2 * mean(atanh(u)^2).
+    """
     actions, _ = self._actor_network(observations, training=training)
     q = self._critic_outputs([self._critic_network_1], observations, actions,
                              training=False)[0]
     scaled = (actions - (self._action_low + self._action_high) / 2.0) / self._half_action_range
     per_row = -q + self._action_l2 * tf.reduce_mean(tf.square(scaled), axis=-1)
+    if self._preactivation_l2:
+      # atanh of the tanh's output is its input: d/du atanh(tanh(u))^2 = 2u. The
+      # clip keeps atanh finite where float32 rounds tanh to +-1 (|u| > 7.2).
+      preactivation = tf.atanh(tf.clip_by_value(scaled, -1.0 + 1e-6, 1.0 - 1e-6))
+      per_row += self._preactivation_l2 * tf.reduce_mean(tf.square(preactivation), axis=-1)
     return self._check_finite(self._batch_mean(per_row, weights), 'actor loss')
 
   def _train(self, experience, weights):

@@ -93,6 +93,34 @@ def test_actor_loss_by_hand():
   np.testing.assert_allclose(loss.numpy(), -1.75 + 0.078125, rtol=1e-5)
 
 
+def test_preactivation_penalty_by_hand():
+  agent = _make_agent(critic_fc_layers=(), action_l2=0.5, preactivation_l2=0.4)
+  _set_linear_critic(agent._critic_network_1, 0.25, [1.0, -1.0])
+  _set_constant_actor(agent._actor_network, [1.0, -0.5])
+  # Scaled actions (0.5, -0.25): l2 0.078125 as above; the tanh's inputs are
+  # atanh(0.5) = 0.549306 and atanh(-0.25) = -0.255413, so 0.4 * mean(u^2) = 0.073396.
+  loss = agent.actor_loss(_batch().observation)
+  np.testing.assert_allclose(loss.numpy(), -1.75 + 0.078125 + 0.073396, rtol=1e-5)
+
+
+@pytest.mark.parametrize('penalty', ['action_l2', 'preactivation_l2'])
+def test_only_the_preactivation_penalty_pulls_a_saturated_actor_back(penalty):
+  agent = _make_agent(critic_fc_layers=(), **{penalty: 1.0})
+  _set_linear_critic(agent._critic_network_1, 0.0, [0.0, 0.0])  # a flat critic
+  bias = next(v for v in agent._actor_network.variables
+              if 'action' in v.name and v.name.endswith('bias:0'))
+  bias.assign([5.0, -5.0])  # the tanh's inputs: the actions sit at 0.9999 of the bounds
+  with tf.GradientTape() as tape:
+    loss = agent.actor_loss(_batch().observation)
+  gradient = tape.gradient(loss, bias).numpy()
+  if penalty == 'preactivation_l2':
+    # d/du_i of mean(u^2) over the two dimensions is u_i, for any u: (5, -5).
+    np.testing.assert_allclose(gradient, [5.0, -5.0], rtol=1e-3)
+  else:
+    # d/du_i of mean(tanh(u)^2) is tanh(u_i) (1 - tanh(u_i)^2): the tanh's flat end hides it.
+    np.testing.assert_allclose(gradient, [1.8e-4, -1.8e-4], rtol=0.05)
+
+
 def test_the_actor_moves_every_actor_update_period_steps():
   agent = _make_agent(actor_update_period=3)
   agent.initialize()
