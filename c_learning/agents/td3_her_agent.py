@@ -81,8 +81,8 @@ class Td3HerAgent(twin_critic_agent.TwinCriticAgent):
       preactivation_l2: weight of the mean squared tanh pre-activation,
         atanh(pi(s) / half range), in the actor loss. Unlike action_l2, whose
         gradient vanishes with the tanh's, it pulls a saturated actor back into
-        the range where the critic's gradient reaches it, and barely slows an
-        actor inside that range.
+        the range where the critic's gradient reaches it; inside the tanh's
+        linear range the two penalties are alike.
       terminate_on_reward: whether a reward of 1 ends the episode (the TD
         target does not bootstrap there).
       normalize_observations: whether the networks see observations normalised
