@@ -26,7 +26,8 @@ def test_task_config_parses_and_names_its_task(task_config):
 @pytest.mark.parametrize('setup, expected', [
     ('gin/setups/her.gin', {'goal_fn.reward': 'threshold', 'goal_fn.relabel_next_prob': 0.0,
                  'goal_fn.relabel_future_prob': 0.8, 'goal_fn.relabel_orig_prob': 0.2,
-                 'Td3HerAgent.normalize_observations': True, 'Td3HerAgent.action_l2': 0.0}),
+                 'train_eval.gamma': 0.98, 'Td3HerAgent.normalize_observations': True,
+                 'Td3HerAgent.action_l2': 0.0}),
     ('gin/setups/next_state.gin', {'goal_fn.reward': 'next_state', 'goal_fn.relabel_next_prob': 0.5,
                         'goal_fn.relabel_future_prob': 0.0}),
 ])
