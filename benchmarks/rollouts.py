@@ -21,10 +21,8 @@ import numpy as np
 import tensorflow as tf
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from c_learning import config  # pylint: disable=g-import-not-at-top
-from c_learning import envs
+from c_learning import envs  # pylint: disable=g-import-not-at-top
 from c_learning import evaluate
-from c_learning import relabel
 
 SATURATED = 0.95  # |action| / half range at or above which a tanh actor's gradient is < 10%
 
@@ -37,18 +35,15 @@ def rollouts(root_dir, num_episodes):
   (per action dimension, in half ranges); saturated (the fraction of steps and
   dimensions at or beyond SATURATED).
   """
-  settings = evaluate._run_settings(root_dir, ())  # pylint: disable=protected-access
   try:
-    with config.required_bindings_as_config_errors():
-      goal_dims = relabel.obs_to_goal()
-      train_env, eval_env, obs_dim = envs.load(settings['env_name'], goal_slice=goal_dims,
-                                               seed=settings['random_seed'])
-      goal_slice = envs.task_spec(settings['env_name']).goal_slice(goal_dims)
+    settings = evaluate.run_settings(root_dir, ())
+    train_env, eval_env, obs_dim, goal_dims = evaluate.run_environments(settings)
   finally:
     gin.clear_config()
   train_env.close()
   try:
-    policy, _ = evaluate._saved_policy(root_dir)  # pylint: disable=protected-access
+    goal_slice = envs.task_spec(settings['env_name']).goal_slice(goal_dims)  # state dims
+    policy, _ = evaluate.saved_policy(root_dir)
     spec = eval_env.action_spec()
     centre = (spec.maximum + spec.minimum) / 2.0
     half_range = (spec.maximum - spec.minimum) / 2.0

@@ -59,15 +59,12 @@ def evaluate(root_dir, num_episodes=None, video_path=None, source='checkpoint', 
     video.check_writable(video_path)
   opened = []
   try:
-    settings = _run_settings(root_dir, gin_bindings)
+    settings = run_settings(root_dir, gin_bindings)
     if num_episodes is None:
       num_episodes = settings['num_eval_episodes'] or 10
+    train_env, eval_env, obs_dim, goal_dims = run_environments(settings, seed)
+    opened += [train_env, eval_env]
     with config.required_bindings_as_config_errors():
-      goal_dims = relabel.obs_to_goal()
-      train_env, eval_env, obs_dim = envs.load(
-          settings['env_name'], goal_slice=goal_dims,
-          seed=settings['random_seed'] if seed is None else seed)
-      opened += [train_env, eval_env]
       task = envs.task_spec(settings['env_name'])
       goal_slice = task.goal_slice(goal_dims)  # in state dimensions
       threshold = settings['success_threshold']
@@ -79,7 +76,7 @@ def evaluate(root_dir, num_episodes=None, video_path=None, source='checkpoint', 
     if source == 'checkpoint':
       policy, train_step = _checkpoint_policy(root_dir, settings, eval_env, relabeler)
     else:
-      policy, train_step = _saved_policy(root_dir)
+      policy, train_step = saved_policy(root_dir)
     recorder = FrameRecorder(eval_env.pyenv.envs[0], frame_stride) if video_path else None
     run_episodes(eval_env, policy, distance, num_episodes, recorder)
   finally:
@@ -106,7 +103,20 @@ def _check_arguments(num_episodes, source, seed, video_fps, frame_stride):
     raise EvaluateError(f'--frame_stride={frame_stride}: must be a positive integer.')
 
 
-def _run_settings(root_dir, gin_bindings):
+def run_environments(settings, seed=None):
+  """(train env, eval env, state width, goal dims) as train_eval builds them for the run's settings.
+
+  The eval env gives the eval goals of a run with random_seed=seed (None: the run's own).
+  """
+  with config.required_bindings_as_config_errors():
+    goal_dims = relabel.obs_to_goal()
+    train_env, eval_env, obs_dim = envs.load(
+        settings['env_name'], goal_slice=goal_dims,
+        seed=settings['random_seed'] if seed is None else seed)
+  return train_env, eval_env, obs_dim, goal_dims
+
+
+def run_settings(root_dir, gin_bindings):
   """Parses the run's operative.gin and `gin_bindings`; returns train_eval's arguments."""
   path = os.path.join(root_dir, 'operative.gin')
   if not os.path.exists(path):
@@ -154,7 +164,7 @@ def _checkpoint_policy(root_dir, settings, eval_env, relabeler):
   return greedy_policy.GreedyPolicy(agent.policy), int(global_step.numpy())
 
 
-def _saved_policy(root_dir):
+def saved_policy(root_dir):
   """The policy that train_eval exported to root_dir/policy, and its train step."""
   directory = policy_export.policy_dir(root_dir)
   if directory is None:
