@@ -33,7 +33,8 @@ without running anything, and --runs_dir points at any <task>/<agent>[/<variant>
                            success rate over env steps: mean over seeds, band = min to max
   OUT/<task>_final_vs_<param>.png  with --variant_x, where the task's runs have two or more
                            values of that gin parameter (read from each run's operative.gin):
-                           the last eval's distance against it, a dot per seed
+                           the last eval's distance and success rate against it, a dot
+                           per seed
   OUT/results.md           a table, a row per task/agent/variant (printed too), and the plots
 The last line printed is one JSON object naming the files written.
 
@@ -609,7 +610,7 @@ def plot_curves(task, task_groups, path):
 
 
 def plot_final_vs_x(task, task_groups, variant_x, path):
-  """<task>_final_vs_<param>.png: the last eval's distance against variant_x.
+  """<task>_final_vs_<param>.png: the last eval's distance and success rate against variant_x.
 
   Returns None, drawing nothing, where the task's runs have fewer than two values of it.
   """
@@ -617,22 +618,24 @@ def plot_final_vs_x(task, task_groups, variant_x, path):
   lines = {}
   for (agent, _), by_seed in task_groups.items():
     x = x_value(by_seed, variant_x)
-    values = list(finals(by_seed, metric).values())
-    if x is not None and values:
-      lines.setdefault(agent, []).append((x, values))
+    if x is not None and finals(by_seed, metric):
+      lines.setdefault(agent, []).append((x, by_seed))
   if len({x for points in lines.values() for x, _ in points}) < 2:
     return None
-  figure, axis = plt.subplots(figsize=(5, 3.2), dpi=100)
-  for index, (agent, points) in enumerate(sorted(lines.items())):
-    points.sort()
-    axis.plot([x for x, _ in points], [np.mean(v) for _, v in points], color=f'C{index}',
-              marker='o', label=f'{agent} (mean)')
-    for x, values in points:
-      axis.scatter([x] * len(values), values, color=f'C{index}', s=12, alpha=0.5)
-  axis.set(xlabel=variant_x, ylabel=f'last eval: {_AXIS_LABELS.get(metric, metric)}')
-  axis.set_ylim(bottom=0)
-  axis.legend(fontsize=7)
-  axis.set_title(f'{task}: mean over seeds, a dot per seed', fontsize=10)
+  figure, axes = plt.subplots(1, 2, figsize=(8, 3.2), dpi=100)
+  for axis, name in zip(axes, (metric, 'SuccessRate')):
+    for index, (agent, points) in enumerate(sorted(lines.items(), key=lambda item: item[0])):
+      values = [(x, list(finals(by_seed, name).values()))
+                for x, by_seed in sorted(points, key=lambda point: point[0])]
+      axis.plot([x for x, _ in values], [np.mean(v) for _, v in values], color=f'C{index}',
+                marker='o', label=f'{agent} (mean)')
+      for x, seeds in values:
+        axis.scatter([x] * len(seeds), seeds, color=f'C{index}', s=12, alpha=0.5)
+  axes[0].set(xlabel=variant_x, ylabel=f'last eval: {_AXIS_LABELS.get(metric, metric)}')
+  axes[0].set_ylim(bottom=0)
+  axes[1].set(xlabel=variant_x, ylabel='last eval: success rate', ylim=(-0.03, 1.03))
+  axes[1].legend(fontsize=7)
+  figure.suptitle(f'{task}: mean over seeds, a dot per seed', fontsize=10)
   return _save(figure, path)
 
 

@@ -164,6 +164,8 @@ def test_report_aggregates_seeds_into_csv_plots_and_table(tmp_path, with_records
                    'window_final_vs_relabel_next_prob.png']
   for path in report['plots']:
     assert plt.imread(path).shape[2] in (3, 4)
+  final_vs = [p for p in report['plots'] if 'final_vs' in p][0]
+  assert plt.imread(final_vs).shape[1] == 800  # two panels: distance and success rate
 
   table = open(report['markdown']).read()
   assert ('| window | sac_her | next0.1 | 3 | 500 | 0.300 ± 0.100 | 0.150 ± 0.050 | '
