@@ -10,7 +10,8 @@ collect_steps_per_iteration, both read from the run's gin config, so the budget 
 random initial steps. Run directories are OUT/runs/<task>/<agent>[/<variant>]/seed_<n> (the
 tree layout of c_learning/sweep, which expands the runs), each with train_eval.log (stdout
 and stderr, appended across restarts), records.jsonl (train_eval's progress and evals),
-run.json (the command and the wall-clock of each attempt) and DONE once train_eval exits 0.
+run.json (the command and the wall-clock of each attempt, kept up to date while it runs:
+a killed sweep loses at most a minute of it) and DONE once train_eval exits 0.
 Start the same command again after a crash, Ctrl-C or kill: finished runs are skipped and the
 others resume from their checkpoints (c_learning.sweep.local runs them, and stops them when
 this script dies).
@@ -45,6 +46,7 @@ tasks with wider observations. Nothing is deleted.
 """
 import argparse
 import csv
+import datetime
 import fnmatch
 import glob
 import json
@@ -324,11 +326,18 @@ def read_record(run_dir):
 
 
 def record_attempt(job):
-  """Adds the attempt that just ended to run_dir/run.json: command, seconds, exit status."""
+  """Writes the job's attempt into run_dir/run.json: command, start, seconds, exit status.
+
+  Called when the attempt starts, at each status line and when it ends, each time
+  replacing the attempt's entry (known by its start): an attempt killed with its runner
+  keeps the seconds of its last status line, with returncode None.
+  """
   record = read_record(job.run_dir)
-  attempts = record.get('attempts', []) + [{
-      'started': time.strftime('%Y-%m-%dT%H:%M:%S', time.localtime(job.started)),
-      'seconds': round(job.ended - job.started, 1),
+  started = datetime.datetime.fromtimestamp(job.started).isoformat(timespec='milliseconds')
+  until = job.ended if job.ended is not None else time.time()
+  attempts = [a for a in record.get('attempts', []) if a['started'] != started] + [{
+      'started': started,
+      'seconds': round(until - job.started, 1),
       'returncode': job.returncode}]
   record = {'command': job.argv, 'attempts': attempts,
             'wall_clock_s': round(sum(a['seconds'] for a in attempts), 1)}
@@ -355,7 +364,7 @@ def run_all(jobs, parallel, out=None):
   out = out or sys.stdout
   note_changed_commands(jobs, out)
   failed = local.run_jobs(jobs, parallel, cwd=spec_lib.ROOT, status_every=60.0, out=out,
-                          on_exit=record_attempt)
+                          on_exit=record_attempt, on_progress=record_attempt)
   return [job.name for job in failed]
 
 

@@ -3,6 +3,7 @@ import csv
 import io
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -338,6 +339,40 @@ def test_each_attempt_is_recorded_and_summed(tmp_path):
   assert [a['returncode'] for a in record['attempts']] == [3, 0]
   assert record['wall_clock_s'] == pytest.approx(sum(a['seconds'] for a in record['attempts']))
   assert record['command'] == job.argv
+
+
+def test_an_attempt_killed_with_its_runner_keeps_its_seconds(tmp_path):
+  # A session's end SIGKILLs the sweep, which never sees its runs end: the attempt must
+  # already be in run.json, and the next attempt adds to it.
+  run_dir = str(tmp_path / 'x')
+  sweep = (f'import sys; sys.path.insert(0, {REPO!r})\n'
+           'from tests import benchmark_scripts\n'
+           'from c_learning.sweep import local\n'
+           'learning = benchmark_scripts.load("learning")\n'
+           f'job = local.Job("x", [sys.executable, "-c", "import time; time.sleep(60)"], {run_dir!r})\n'
+           'local.run_jobs([job], 1, status_every=0.2, on_exit=learning.record_attempt,\n'
+           '               on_progress=learning.record_attempt)\n')
+  runner = subprocess.Popen([sys.executable, '-c', sweep], cwd=REPO, start_new_session=True,
+                            stdout=subprocess.DEVNULL)
+  try:
+    deadline = time.time() + 60
+    while time.time() < deadline:
+      attempts = learning.read_record(run_dir).get('attempts', [])
+      if attempts and attempts[-1]['seconds'] >= 1.0:
+        break
+      time.sleep(0.1)
+  finally:
+    os.killpg(runner.pid, signal.SIGKILL)
+    runner.wait()
+  (killed,) = learning.read_record(run_dir)['attempts']
+  assert killed['returncode'] is None and killed['seconds'] >= 1.0
+  job = local.Job('x', [sys.executable, '-c', 'pass'], run_dir)
+  assert local.run_jobs([job], 1, out=open(os.devnull, 'w'), on_exit=learning.record_attempt,
+                        on_progress=learning.record_attempt) == []
+  record = learning.read_record(run_dir)
+  assert [a['returncode'] for a in record['attempts']] == [None, 0]
+  assert record['attempts'][0]['seconds'] >= killed['seconds']
+  assert record['wall_clock_s'] == pytest.approx(sum(a['seconds'] for a in record['attempts']))
 
 
 def test_a_finished_run_with_another_command_is_skipped_with_a_note(tmp_path):
