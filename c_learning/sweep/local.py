@@ -44,9 +44,10 @@ def run_jobs(jobs, workers, cwd=None, status_every=30.0, poll=0.2, out=None, on_
   same command, which is how train_eval resumes from its checkpoint. on_exit(job),
   if given, is called each time a started job's process ends (returncode, started
   and ended set), also when an interrupt stops it, and before DONE is written.
-  on_progress(job), if given, is called for a running job when it starts and at each
-  status line (ended and returncode still None): what it records survives a runner
-  killed without a chance to call on_exit.
+  on_progress(job), if given, is called for each running job at each status line
+  (printed whenever a job starts or ends, and every status_every seconds; ended and
+  returncode still None): what it records survives a runner killed without a chance to
+  call on_exit.
   """
   if workers < 1:
     raise ValueError(f'--workers={workers}: need at least 1.')
@@ -90,15 +91,14 @@ def run_jobs(jobs, workers, cwd=None, status_every=30.0, poll=0.2, out=None, on_
                 file=out, flush=True)
           continue
         running.append(_start(job, cwd))
-        if on_progress is not None:
-          on_progress(job)
       line = _summary(len(jobs), done, running, failed, pending)
       # Print on every change, and now and then so a long quiet run shows progress.
       if line != last_line or time.time() - last_time >= status_every:
         print(time.strftime('[%H:%M:%S] ') + line + _progress(running), file=out, flush=True)
         last_line, last_time = line, time.time()
-        for job in running if on_progress is not None else ():
-          on_progress(job)
+        if on_progress is not None:
+          for job in running:
+            on_progress(job)
       if running:
         time.sleep(poll)
   except KeyboardInterrupt:
