@@ -131,6 +131,15 @@ class RunCheckpoints:
     logging.info('Restored %s.', chosen)
     return _number(chosen)
 
+  @property
+  def directory(self):
+    return self._directory
+
+  def latest_name(self):
+    """The newest checkpoint's name ('ckpt-40'), or None if there is none."""
+    latest = self._manager.latest_checkpoint if self._manager else None
+    return os.path.basename(latest) if latest else None
+
   def save(self, step):
     """Writes checkpoint ckpt-<step> and drops the oldest beyond `keep`.
 

@@ -7,13 +7,19 @@ Kinds (every record also has "kind" and "time", unix seconds):
             second, as the progress line's steps/s), losses {name: float}
   eval      iteration, train_step, env_steps, metrics {name: float}
   end       iteration, num_iterations, train_step, env_steps, metrics (the last eval's)
+  preempted iteration, num_iterations, train_step, env_steps, signal ('SIGTERM' or
+            'SIGINT'), checkpoint (the one saved on it, 'ckpt-N', or null where nothing
+            was done yet), seconds (from the signal to this record); the run then exits
+            with status c_learning.stopping.EXIT_STATUS
+  diverged  iteration, num_iterations, train_step, env_steps, what (the loss or weight that
+            was not finite, and the train step), checkpoint (the last finite one, or null)
 """
 import json
 import os
 import time
 
 FILE_NAME = 'records.jsonl'
-KINDS = ('start', 'progress', 'eval', 'end')
+KINDS = ('start', 'progress', 'eval', 'end', 'preempted', 'diverged')
 
 
 def path(root_dir):
@@ -48,6 +54,17 @@ class Writer:
   def end(self, iteration, num_iterations, train_step, env_steps, metrics):
     self.write('end', iteration=int(iteration), num_iterations=int(num_iterations),
                train_step=int(train_step), env_steps=int(env_steps), metrics=_floats(metrics))
+
+  def preempted(self, iteration, num_iterations, train_step, env_steps, signal_name,
+                checkpoint, seconds):
+    self.write('preempted', iteration=int(iteration), num_iterations=int(num_iterations),
+               train_step=int(train_step), env_steps=int(env_steps), signal=signal_name,
+               checkpoint=checkpoint, seconds=float(seconds))
+
+  def diverged(self, iteration, num_iterations, train_step, env_steps, what, checkpoint):
+    self.write('diverged', iteration=int(iteration), num_iterations=int(num_iterations),
+               train_step=int(train_step), env_steps=int(env_steps), what=str(what),
+               checkpoint=checkpoint)
 
   def write(self, kind, **fields):
     """Appends {"kind": kind, **fields, "time": now} as one line."""
@@ -106,9 +123,9 @@ def evals_by_step(records):
 
 
 def latest_progress(records):
-  """The last start, progress or end record (where the run has got to), or None."""
+  """The last start, progress, end, preempted or diverged record (where the run has got to), or None."""
   for record in reversed(records):
-    if record['kind'] in ('start', 'progress', 'end'):
+    if record['kind'] in ('start', 'progress', 'end', 'preempted', 'diverged'):
       return record
   return None
 

@@ -4,6 +4,10 @@ train_eval (the gin configurable `train_eval.*`) hands its settings to
 Runner(root_dir, settings).run(): build, restore, initial collection, then
 iterations (a loop strategy of c_learning.loops) with summaries, evaluations,
 progress lines and checkpoints at their intervals, then the final save.
+
+A SIGTERM or SIGINT stops the run after the traced call that is running, with
+a checkpoint and the policy saved (c_learning.stopping); a non-finite loss or
+weight stops it before anything non-finite is saved (c_learning.divergence).
 """
 import os
 import time
@@ -20,6 +24,7 @@ from c_learning import agents
 from c_learning import checkpoints
 from c_learning import config
 from c_learning import datasets
+from c_learning import divergence
 from c_learning import envs
 from c_learning import loops
 from c_learning import metrics
@@ -29,6 +34,7 @@ from c_learning import relabel
 from c_learning import replay
 from c_learning import run_lock
 from c_learning import seeding
+from c_learning import stopping
 
 
 class Runner:
@@ -38,24 +44,34 @@ class Runner:
     self._root_dir = os.path.expanduser(root_dir)
     self._settings = types.SimpleNamespace(**settings)
     self._last_eval = {}
+    self._stop = None  # the StopOnSignal in force while run() runs
+    self._unsaved = False  # whether anything was collected or trained since the last save
+    self._all_weights_finite = None  # a traced check, made at its first use
 
   def run(self):
     """The whole run; returns the last evaluation's metrics as a dict of name -> float."""
     settings = self._settings
     # Before anything is written: a second process on the folder stops here.
-    with run_lock.hold(self._root_dir):
+    with run_lock.hold(self._root_dir), stopping.StopOnSignal() as self._stop:
       seeding.seed_everything(settings.random_seed)
       self._build()
       self._restore()
       with self._train_writer.as_default():
-        self._collect_initial_steps()
-        if settings.num_eval_episodes > 0:
+        if not self._stop.requested:
+          self._collect_initial_steps()
+        if settings.num_eval_episodes > 0 and not self._stop.requested:
           self._evaluate()
         config.write_operative_config(self._root_dir)
-        self._loop.prepare(self._iteration())
-        self._iterate()
-        self._finish()
+        if not self._stop.requested:
+          self._loop.prepare(self._iteration())
+          self._iterate()
+        if self._stop.requested:
+          stopped = self._save_on_stop()
+        else:
+          self._finish()
       self._close()
+    if self._stop.requested:
+      raise stopping.Stopped(stopped)
     return self._last_eval
 
   # Build: everything a user's setting can break, before any work is done.
@@ -194,7 +210,8 @@ class Runner:
     def train_step(batch):
       loss_info = compiled(batch)
       _check_and_summarize_losses(loss_info, self._global_step - 1,
-                                  self._settings.summary_interval)
+                                  self._settings.summary_interval,
+                                  f'{self._agent.ALGORITHM} (XLA train step)')
       return loss_info
     return train_step
 
@@ -211,6 +228,7 @@ class Runner:
       logging.info('Collecting %d initial steps with %s.', self._settings.initial_collect_steps,
                    self._initial_policy_name)
       self._run_initial()
+      self._unsaved = True
     else:
       logging.info('Resumed at train step %d with %d transitions in the replay buffer.',
                    self._resumed_at, int(self._replay_buffer.num_frames()))
@@ -227,14 +245,28 @@ class Runner:
     if settings.num_eval_episodes > 0:
       intervals.append(settings.eval_interval)
     record_losses = lambda: tf.math.equal(self._global_step % settings.summary_interval, 0)
-    while iteration < settings.num_iterations:
+    while iteration < settings.num_iterations and not self._stop.requested:
       count = iterations_in_next_call(iteration, settings.iterations_per_call,
                                       settings.num_iterations, intervals)
       # The agent's loss summaries are written inside the traced train step.
       with tf.summary.record_if(record_losses):
-        loss_info = self._loop.run(iteration, count)
+        loss_info = self._run_loop(iteration, count)
+      self._unsaved = True
       iteration += count
-      self._after_call(iteration, loss_info, progress)
+      # On a signal the save comes at once; a resumed run evaluates at its start.
+      if not self._stop.requested:
+        self._after_call(iteration, loss_info, progress)
+
+  def _run_loop(self, iteration, count):
+    """The loop's next `count` iterations; a non-finite loss among them stops the run."""
+    try:
+      return self._loop.run(iteration, count)
+    except tf.errors.InvalidArgumentError as error:
+      loss = divergence.loss_named_in(error)
+      if loss is None:
+        raise  # a bug, with its traceback
+      # The counter stands at the step whose loss it was (it counts after the loss).
+      self._stop_diverged(f'{loss} is not finite at train step {int(self._global_step.numpy())}')
 
   def _after_call(self, iteration, loss_info, progress):
     """Train summaries, an evaluation, a progress line and a checkpoint, where their interval ends."""
@@ -264,6 +296,7 @@ class Runner:
 
   def _evaluate(self):
     """num_eval_episodes greedy episodes on the eval env: summaries, a record and a log line."""
+    self._check_weights_finite()
     self._eval_distance.reset()
     self._run_eval()
     results = self._eval_distance.result_dict()
@@ -281,6 +314,7 @@ class Runner:
   def _save(self):
     """A checkpoint of everything, and the greedy policy as a SavedModel beside it."""
     step = int(self._global_step.numpy())
+    self._check_weights_finite()
     self._checkpoints.save(step)
     if self._exporter:
       try:
@@ -292,6 +326,46 @@ class Runner:
             f'no space left in {self._root_dir} to export the policy of step {step} '
             f'(checkpoint ckpt-{step} is saved): free some space and run the same command '
             'to resume.') from None
+    self._unsaved = False
+
+  def _save_on_stop(self):
+    """After a signal: a save where there is unsaved work, a `preempted` record; returns the line to exit with."""
+    step = int(self._global_step.numpy())
+    if self._unsaved:
+      self._save()
+    checkpoint = self._checkpoints.latest_name()
+    seconds = time.time() - self._stop.received_at
+    self._records.preempted(self._iteration(), self._settings.num_iterations, step,
+                            self._env_step_count(), self._stop.signal_name, checkpoint, seconds)
+    if checkpoint is None:
+      saved = 'nothing was collected or trained yet, so nothing is saved'
+    else:
+      saved = f'{checkpoint}' + (' and the policy are' if self._exporter else ' is') + ' saved'
+    return (f'stopped by {self._stop.signal_name} at train step {step}, {seconds:.1f} s after '
+            f'it came: {saved}; run the same command to resume.')
+
+  def _check_weights_finite(self):
+    """Stops the run, naming the weight, if any of the agent's float variables holds an inf or nan."""
+    if self._all_weights_finite is None:
+      # Made at the first check, after the optimizers have made their slots.
+      self._all_weights_finite = divergence.all_finite_fn(self._agent.variables)
+    if not bool(self._all_weights_finite()):
+      name = divergence.non_finite_variable(self._agent.variables)
+      self._stop_diverged(f'{self._agent.ALGORITHM} weight {name} is not finite at train step '
+                          f'{int(self._global_step.numpy())}')
+
+  def _stop_diverged(self, what):
+    """Records a `diverged` record and raises Diverged: nothing of this state is saved."""
+    checkpoint = self._checkpoints.latest_name()
+    self._records.diverged(self._iteration(), self._settings.num_iterations,
+                           int(self._global_step.numpy()), self._env_step_count(), what,
+                           checkpoint)
+    where = (f'the last finite checkpoint is {checkpoint} in {self._checkpoints.directory}'
+             if checkpoint else 'no checkpoint was saved before it')
+    raise divergence.Diverged(
+        f'{what}: the run stopped without saving it; {where}. Steady the training (a lower '
+        'learning rate, gradient clipping, observation normalisation) and run again to go on '
+        'from there.')
 
   def _finish(self):
     """The last checkpoint and evaluation where the last interval did not end at the run's end."""
@@ -310,8 +384,9 @@ class Runner:
     self._train_writer.flush()
     self._eval_writer.flush()
     self._train_env.close()  # stops the processes of parallel envs
-    self._records.end(self._iteration(), self._settings.num_iterations,
-                      int(self._global_step.numpy()), self._env_step_count(), self._last_eval)
+    if not self._stop.requested:  # a stopped run has its `preempted` record instead
+      self._records.end(self._iteration(), self._settings.num_iterations,
+                        int(self._global_step.numpy()), self._env_step_count(), self._last_eval)
 
   def _iteration(self):
     return int(self._global_step.numpy()) // self._settings.train_steps_per_iteration
@@ -364,11 +439,11 @@ def iterations_in_next_call(iteration, iterations_per_call, num_iterations, inte
   return min(iterations_per_call, next_stop - iteration)
 
 
-def _check_and_summarize_losses(loss_info, train_step, summary_interval):
+def _check_and_summarize_losses(loss_info, train_step, summary_interval, owner):
   """What an XLA-compiled step cannot do itself: fail on a non-finite loss, write Losses/<name>."""
   for name, value in loss_info.extra._asdict().items():
     # XLA drops the agents' check_numerics; the traced call around the step keeps it.
-    value = tf.debugging.check_numerics(value, f'{name} is inf or nan (XLA train step).')
+    value = divergence.check_loss(value, owner, name)
     # Same tags and steps as the agents' summaries (the step's counter before its increment).
     with tf.summary.record_if(tf.equal(train_step % summary_interval, 0)):
       tf.summary.scalar(f'Losses/{name}', value, step=train_step)

@@ -9,6 +9,7 @@ import gin
 
 from c_learning import config
 from c_learning import runner
+from c_learning import stopping
 
 FLAGS = flags.FLAGS
 
@@ -105,6 +106,13 @@ def train_eval(
   is moved to train/checkpoints/damaged with a warning). One process at a time
   may run in root_dir.
 
+  SIGTERM or SIGINT (a VM's preemption, Ctrl-C) stops the run once the traced
+  call that is running ends: it saves a checkpoint (replay included) and the
+  policy, writes a `preempted` record and raises c_learning.stopping.Stopped;
+  the command line then exits with status 75 (stopping.EXIT_STATUS), and the
+  same command resumes. A loss or weight that is inf or nan stops the run with
+  c_learning.divergence.Diverged before anything non-finite is saved.
+
   With export_policy, each checkpoint also saves the greedy eval policy as a
   SavedModel in root_dir/policy (tf.saved_model.load; python -m c_learning.evaluate).
 
@@ -128,6 +136,9 @@ def main(_):
   try:
     config.parse(FLAGS.gin_file, FLAGS.gin_bindings)
     train_eval(FLAGS.root_dir)
+  except stopping.Stopped as stopped:
+    print(f'c_learning.train_eval: {config.first_line(stopped)}', file=sys.stderr)
+    sys.exit(stopping.EXIT_STATUS)
   except (config.ConfigError, config.RunError) as error:
     sys.exit(f'c_learning.train_eval: error: {config.first_line(error)}')
 

@@ -5,6 +5,7 @@ each test checks where the next run resumes (its start record) and that it
 finishes.
 """
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -13,10 +14,15 @@ import textwrap
 import time
 
 import pytest
+import tensorflow as tf
 
 from c_learning import checkpoints
+from c_learning import config
+from c_learning import divergence
+from c_learning import loops
 from c_learning import records
 from c_learning import run_lock
+from c_learning import stopping
 from tests import train_eval_helpers as helpers
 
 GIN_FILE = 'gin/sawyer_reach.gin'
@@ -198,3 +204,103 @@ def test_a_full_disk_stops_with_one_line_and_the_same_command_resumes(tmp_path):
   starts = _starts(out / 'final')
   assert [s['train_step'] for s in starts] == [0, 40, 40]
   assert _checkpoint_steps(out / 'final') == [40, 60]
+
+
+def _wait_for_training(process, root_dir, log_path, past_step):
+  """Waits until the run's records show a train step past `past_step` (or fails with its log)."""
+  deadline = time.time() + 240
+  while time.time() < deadline:
+    assert process.poll() is None, log_path.read_text()[-3000:]
+    progress = [r for r in records.read(str(root_dir)) if r['kind'] == 'progress']
+    if progress and progress[-1]['train_step'] > past_step:
+      return
+    time.sleep(0.2)
+  raise AssertionError(f'no training past step {past_step}: ' + log_path.read_text()[-3000:])
+
+
+@pytest.mark.slow
+def test_a_signal_saves_the_run_and_the_same_command_resumes_it(tmp_path):
+  """SIGINT, then SIGTERM to the resumed process: each saves and exits 75; the third start finishes."""
+  root_dir = tmp_path / 'run'
+  command = _command(root_dir, 100_000) + ['--gin_bindings=train_eval.export_policy = True']
+  preempted = []
+  for signum in (signal.SIGINT, signal.SIGTERM):
+    log_path = tmp_path / f'{signum.name}.log'
+    with open(log_path, 'w') as log:
+      process = subprocess.Popen(command, cwd=helpers.REPO, stdout=log, stderr=subprocess.STDOUT)
+    try:
+      _wait_for_training(process, root_dir, log_path,
+                         preempted[-1]['train_step'] if preempted else 0)
+      process.send_signal(signum)
+      assert process.wait(timeout=120) == stopping.EXIT_STATUS
+    finally:
+      if process.poll() is None:
+        process.kill()
+    last_line = log_path.read_text().strip().splitlines()[-1]
+    written = records.read(str(root_dir))
+    record = written[-1]
+    assert record['kind'] == 'preempted' and record['signal'] == signum.name
+    step = record['train_step']
+    assert record['checkpoint'] == f'ckpt-{step}' and step in _checkpoint_steps(root_dir)
+    assert checkpoints.unreadable(str(root_dir / 'train' / 'checkpoints' / f'ckpt-{step}')) is None
+    assert (root_dir / 'policy' / 'saved_model.pb').exists()
+    assert last_line.startswith(f'c_learning.train_eval: stopped by {signum.name} at train step '
+                                f'{step}, ')
+    assert last_line.endswith(f': ckpt-{step} and the policy are saved; run the same command '
+                              'to resume.')
+    assert 'end' not in [r['kind'] for r in written]
+    if preempted:  # the second process resumed where the first stopped, all counters with it
+      resumed = _starts(root_dir)[-1]
+      assert resumed['train_step'] == preempted[-1]['train_step']
+      assert resumed['env_steps'] == preempted[-1]['env_steps']
+    preempted.append(record)
+  assert preempted[1]['train_step'] > preempted[0]['train_step']
+  finish_at = preempted[-1]['train_step'] + 20
+  helpers.run(root_dir, [GIN_FILE], _bindings(finish_at))
+  assert _starts(root_dir)[-1]['train_step'] == preempted[-1]['train_step']
+  assert records.read(str(root_dir))[-1]['kind'] == 'end'
+  assert _checkpoint_steps(root_dir)[-1] == finish_at
+
+
+def _poison_the_agent(loop, iteration, count, when):
+  """Sets the agent's weights to nan before ('loss') the call from 48 or after ('weight') the call up to 60."""
+  def poison():
+    for variable in loop._parts.agent.trainable_variables:  # pylint: disable=protected-access
+      variable.assign(tf.fill(variable.shape, float('nan')))
+  if when == 'loss' and iteration == 48:
+    poison()
+  result = _REAL_OVERLAPPED_RUN(loop, iteration, count)
+  if when == 'weight' and iteration + count == 60:
+    poison()
+  return result
+
+
+_REAL_OVERLAPPED_RUN = loops.OverlappedLoop.run
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize('when, what', [
+    ('loss', 'loss is not finite at train step 48'),
+    ('weight', 'is not finite at train step 60'),
+])
+def test_divergence_stops_the_run_before_anything_non_finite_is_saved(run_to_40, tmp_path,
+                                                                      monkeypatch, when, what):
+  root_dir = tmp_path / 'run'
+  shutil.copytree(run_to_40, root_dir)
+  monkeypatch.setattr(loops.OverlappedLoop, 'run',
+                      lambda loop, i, n: _poison_the_agent(loop, i, n, when))
+  with pytest.raises(divergence.Diverged) as raised:
+    helpers.run(root_dir, [GIN_FILE], _bindings(100))
+  line = config.first_line(raised.value)
+  assert what in line
+  assert re.match(r'C-learning (critic loss|actor loss|weight \S+) is not finite', line)
+  assert line.startswith('C-learning weight ' if when == 'weight' else 'C-learning ')
+  assert line.endswith(
+      f'the run stopped without saving it; the last finite checkpoint is ckpt-40 in '
+      f'{root_dir}/train/checkpoints. Steady the training (a lower learning rate, gradient '
+      'clipping, observation normalisation) and run again to go on from there.')
+  assert _checkpoint_steps(root_dir) == [20, 40]
+  record = records.read(str(root_dir))[-1]
+  assert record['kind'] == 'diverged' and record['checkpoint'] == 'ckpt-40'
+  assert what in record['what']
+  assert not (root_dir / 'policy.tmp').exists()

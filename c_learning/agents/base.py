@@ -5,6 +5,7 @@ from tf_agents.utils import common
 from tf_agents.utils import eager_utils
 
 from c_learning import config
+from c_learning import divergence
 from c_learning.relabel import RelabeledTransition
 
 
@@ -66,8 +67,7 @@ class GoalConditionedAgent(tf_agent.TFAgent):
 
   def _check_finite(self, loss, name):
     """Returns `loss`; fails the step, naming the agent and the loss, if it is inf or nan."""
-    tf.debugging.check_numerics(loss, f'{self.ALGORITHM} {name} is inf or nan.')
-    return loss
+    return divergence.check_loss(loss, self.ALGORITHM, name)
 
   def _minimize(self, loss_fn, variables, optimizer, gradient_clipping=None):
     """Takes one gradient step on loss_fn() over variables (norms clipped to gradient_clipping); returns the loss."""

@@ -11,6 +11,8 @@ from c_learning import config
 
 # The info key a wrapped env sets when its simulator went unstable this step.
 PHYSICS_BLOWUP_KEY = 'physics_blowup'
+# Resets in a row that may return a non-finite observation before the env is given up on.
+RESET_TRIES = 3
 
 
 def _box_spec(space, name, bounded):
@@ -28,10 +30,12 @@ class GymnasiumPyEnvironment(py_environment.PyEnvironment):
   """Steps a gymnasium env with Box observations and actions as a PyEnvironment.
 
   The episode ends (LAST) on `terminated` with discount 0 and on `truncated`
-  with discount 1. A physics blow-up (a non-finite observation, or the wrapped
-  env flagging `info['physics_blowup']`) also ends the episode as a
+  with discount 1. A physics blow-up (a non-finite observation or reward, or
+  the wrapped env flagging `info['physics_blowup']`) also ends the episode as a
   truncation: it is logged, counted in `physics_blowups`, and the last finite
-  observation is returned so no NaN reaches a replay buffer.
+  observation is returned with reward 0 so no NaN reaches a replay buffer. A
+  reset that returns a non-finite observation is counted and tried again, up to
+  RESET_TRIES times.
   """
 
   def __init__(self, gym_env):
@@ -57,29 +61,34 @@ class GymnasiumPyEnvironment(py_environment.PyEnvironment):
     return self._action_spec
 
   def _reset(self):
-    observation, _ = self._gym_env.reset()
-    observation = np.asarray(observation, np.float32)
-    if not np.all(np.isfinite(observation)):
-      raise FloatingPointError(
-          f'{type(self._gym_env).__name__}.reset() returned a non-finite '
-          f'observation: {observation}.')
-    self._last_observation = observation
-    return ts.restart(observation)
+    for _ in range(RESET_TRIES):
+      observation, _ = self._gym_env.reset()
+      observation = np.asarray(observation, np.float32)
+      if np.all(np.isfinite(observation)):
+        self._last_observation = observation
+        return ts.restart(observation)
+      self._count_blowup('reset')
+    raise FloatingPointError(
+        f'{type(self._gym_env).__name__}.reset() returned a non-finite observation '
+        f'{RESET_TRIES} times in a row, the last: {observation}.')
+
+  def _count_blowup(self, where):
+    self.physics_blowups += 1
+    logging.warning('Physics blow-up (a non-finite value or an unstable simulator) at %s of '
+                    '%s (%d so far): ending the episode.', where, type(self._gym_env).__name__,
+                    self.physics_blowups)
 
   def _step(self, action):
     action = np.asarray(action, np.float32)
     observation, reward, terminated, truncated, info = self._gym_env.step(
         action)
     observation = np.asarray(observation, np.float32)
+    reward = np.float32(reward)
     blowup = bool(info.get(PHYSICS_BLOWUP_KEY, False))
-    if blowup or not np.all(np.isfinite(observation)):
-      self.physics_blowups += 1
-      logging.warning(
-          'Physics blow-up in %s (%d so far): ending the episode.',
-          type(self._gym_env).__name__, self.physics_blowups)
+    if blowup or not (np.all(np.isfinite(observation)) and np.isfinite(reward)):
+      self._count_blowup('a step')
       return ts.truncation(self._last_observation, np.float32(0.0))
     self._last_observation = observation
-    reward = np.float32(reward)
     if terminated:
       return ts.termination(observation, reward)
     if truncated:

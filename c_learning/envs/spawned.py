@@ -1,5 +1,6 @@
 """Several environments stepped at once, each in its own process started with `spawn`."""
 import multiprocessing
+import signal
 import traceback
 
 import gin
@@ -9,6 +10,10 @@ from tf_agents.utils import nest_utils
 
 def _serve(connection, make_env, make_args, gin_config):
   """A worker's loop: builds its env under the parent's gin config, then answers commands."""
+  # Ctrl-C reaches the whole process group: the parent stops on it after its current
+  # call, which needs its workers to answer. A worker ends when the parent closes its
+  # pipe or dies. (SIGTERM stays as it is: multiprocessing ends daemon workers with it.)
+  signal.signal(signal.SIGINT, signal.SIG_IGN)
   try:
     # The parent checked every binding; a worker only needs the ones its env reads,
     # and skips the rest (they name configurables it never imports).
