@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import time
 import types
 
 import pytest
@@ -55,11 +56,11 @@ def launch(spec, backend, out, *extra):
   return [line for line in result.stdout.splitlines() if not line.startswith('#')]
 
 
-def run_script(path, env, check=True):
+def run_script(path, env, check=True, cwd=None):
   """Runs a generated script with bash; env adds to a clean PATH-only environment."""
   full = {'PATH': os.environ['PATH'], **env}
   result = subprocess.run(['bash', str(path)], capture_output=True, text=True, env=full,
-                          timeout=60)
+                          timeout=60, cwd=cwd)
   if check:
     assert result.returncode == 0, result.stderr
   return result
@@ -126,11 +127,13 @@ def test_gce_commands_are_valid_shell_and_name_the_bucket(spec, tmp_path):
     for flag in ('--zone=europe-west4-a', '--machine-type=n2-standard-2',
                  '--provisioning-model=SPOT', '--instance-termination-action=STOP',
                  '--scopes=cloud-platform', f'--metadata=sweep-shard={shard}',
-                 f'--metadata-from-file=startup-script={out}/startup.sh', '--project=my-proj'):
+                 f'--metadata-from-file=startup-script={out}/startup.sh,'
+                 f'shutdown-script={out}/shutdown.sh', '--project=my-proj'):
       assert flag in create
-  script = (out / 'startup.sh').read_text()
-  assert f"DEFAULT_REMOTE='{BUCKET}/quoting'" in script
-  assert "DEFAULT_ON_DONE='delete'" in script and 'SHARD_COUNT=3' in script
+  for name, role in (('startup.sh', 'run'), ('shutdown.sh', 'stop')):
+    script = (out / name).read_text()
+    assert f"DEFAULT_REMOTE='{BUCKET}/quoting'" in script and f"SCRIPT_ROLE='{role}'" in script
+    assert "DEFAULT_ON_DONE='delete'" in script and 'SHARD_COUNT=3' in script
 
 
 def test_batch_job_maps_each_task_index_to_one_run(spec, tmp_path):
@@ -166,7 +169,8 @@ def test_batch_job_maps_each_task_index_to_one_run(spec, tmp_path):
 def test_generated_scripts_pass_shellcheck(spec, tmp_path):
   launch(spec, '--gce', tmp_path / 'vm')
   launch(spec, '--batch', tmp_path / 'batch')
-  for path in (tmp_path / 'vm' / 'startup.sh', tmp_path / 'batch' / 'batch_task.sh'):
+  for path in (tmp_path / 'vm' / 'startup.sh', tmp_path / 'vm' / 'shutdown.sh',
+               tmp_path / 'batch' / 'batch_task.sh'):
     result = subprocess.run(['shellcheck', str(path)], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout
 
@@ -386,6 +390,107 @@ def test_script_skips_resumes_syncs_and_reports_failures(tmp_path, layout):
   assert calls.read_text().splitlines() == [f'{names[2]} resumed_from=ckpt-2 whole=True gin=True']
   assert all((remote / 'runs' / n / 'DONE').exists() for n in names)
   assert fakelib.violations(remote) == []
+
+
+# Stands in for train_eval under a stop signal: a fresh run saves ckpt-<n+1>, then trains
+# until SIGTERM (with FAKE_STOP_EXPECTED set), on which it saves ckpt-<n+5> and exits 75 as
+# train_eval does; a resumed run, or any run without FAKE_STOP_EXPECTED, saves and finishes.
+FAKE_PREEMPTIBLE_TRAIN = r"""
+import os, signal, sys, time
+import fakelib
+root = [a for a in sys.argv if a.startswith('--root_dir=')][0].split('=', 1)[1]
+name = os.path.basename(root)
+ckpt_dir = os.path.join(root, 'train', 'checkpoints')
+state = os.path.join(ckpt_dir, 'checkpoint')
+resumed_from = fakelib.latest(state) if os.path.exists(state) else 'none'
+step = 0 if resumed_from == 'none' else int(resumed_from.split('-')[1])
+
+
+def note(text):
+  with open(os.environ['FAKE_CALLS'], 'a') as f:
+    f.write(f'{name} {text}\n')
+
+
+def on_term(signum, frame):
+  fakelib.tf_save(ckpt_dir, step + 5, keep=2)
+  note(f'saved ckpt-{step + 5} on {signal.Signals(signum).name}')
+  sys.exit(75)
+
+
+signal.signal(signal.SIGTERM, on_term)
+note(f'resumed_from={resumed_from} root_is_absolute={os.path.isabs(root)}')
+fakelib.tf_save(ckpt_dir, step + 1, keep=2)
+if resumed_from != 'none' or not os.environ.get('FAKE_STOP_EXPECTED'):
+  sys.exit(0)
+open(os.path.join(root, 'started'), 'w').close()
+time.sleep(60)
+note('never signalled')
+sys.exit(1)
+"""
+
+
+@needs_rsync
+@pytest.mark.parametrize('backend', ['vm', 'batch'])
+def test_a_stop_signal_mid_run_saves_uploads_and_the_retry_resumes(tmp_path, backend):
+  """VM: its shutdown-script signals the sweep; Batch: SIGTERM to the task's script (PID 1)."""
+  sweep = spec_lib.expand({'tasks': ['sawyer_reach'], 'seeds': [1, 2]}, default_name='stop')
+  names = [r.name for r in sweep.runs]
+  remote = tmp_path / 'remote'
+  (remote / 'gin').mkdir(parents=True)
+  shutil.copy(os.path.join(spec_lib.GIN_DIR, 'sawyer_reach.gin'), remote / 'gin')
+  scripts = {}
+  for role in ('run', 'stop'):
+    scripts[role] = tmp_path / f'{role}.sh'
+    scripts[role].write_text(gcloud.script(sweep, backend, str(remote), 'git+https://x/y',
+                                           role=role))
+  bin_dir = install(tmp_path / 'bin', fake_python=FAKE_PREEMPTIBLE_TRAIN)
+  calls = tmp_path / 'calls'
+  # A relative SWEEP_WORK, as a user may give it: the script makes it absolute.
+  env = {'PATH': os.environ['PATH'], 'SWEEP_SHARD': '0', 'BATCH_TASK_INDEX': '0',
+         'SWEEP_WORK': 'work', 'SWEEP_PYTHON': str(bin_dir / 'fake_python'),
+         'SWEEP_ON_DONE': 'none', 'SWEEP_SYNC_EVERY': '600', 'FAKE_CALLS': str(calls),
+         'FAKE_STOP_EXPECTED': '1'}
+  sweeping = subprocess.Popen(['bash', str(scripts['run'])], cwd=tmp_path, env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+  try:
+    started = tmp_path / 'work' / 'runs' / names[0] / 'started'
+    deadline = time.time() + 30
+    while not started.exists():
+      assert time.time() < deadline and sweeping.poll() is None, sweeping.communicate()
+      time.sleep(0.05)
+    if backend == 'vm':
+      stopper = subprocess.run(['bash', str(scripts['stop'])], cwd=tmp_path, env=env,
+                               capture_output=True, text=True, timeout=60)
+      assert stopper.returncode == 0, stopper.stderr
+      assert 'has exited' in stopper.stderr
+      assert sweeping.poll() is not None  # the stop waited for the save and the upload
+    else:
+      sweeping.send_signal(signal.SIGTERM)
+    _, stderr = sweeping.communicate(timeout=60)
+  finally:
+    if sweeping.poll() is None:
+      sweeping.kill()
+  assert sweeping.returncode == 75, stderr
+  assert calls.read_text().splitlines() == [
+      f'{names[0]} resumed_from=none root_is_absolute=True',
+      f'{names[0]} saved ckpt-5 on SIGTERM']
+  uploaded = remote / 'runs' / names[0]
+  assert fakelib.latest(uploaded / 'train' / 'checkpoints' / 'checkpoint') == 'ckpt-5'
+  assert fakelib.whole(str(uploaded / 'train' / 'checkpoints'), 'ckpt-5')
+  assert not (uploaded / 'DONE').exists()
+  assert not (remote / 'runs' / names[1]).exists()  # no run started after the stop
+  assert 'saved on a stop signal and uploaded' in stderr
+
+  # The retry: a Batch task on a new machine (an empty work folder), a VM on its own disk.
+  calls.unlink()
+  del env['FAKE_STOP_EXPECTED']
+  if backend == 'batch':
+    env['SWEEP_WORK'] = 'new_machine'
+  run_script(scripts['run'], env, cwd=tmp_path)
+  assert calls.read_text().splitlines()[0] == (
+      f'{names[0]} resumed_from=ckpt-5 root_is_absolute=True')
+  assert (uploaded / 'DONE').exists()
+  assert fakelib.latest(uploaded / 'train' / 'checkpoints' / 'checkpoint') == 'ckpt-6'
 
 
 # Stands in for gsutil: gs://X is the folder FAKE_GCS/X; records each call's arguments in

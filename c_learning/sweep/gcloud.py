@@ -46,11 +46,19 @@ def package_name(package):
                     'in .whl.')
 
 
-def script(sweep, backend, remote, package, shards=1, sync_every=600, on_done='none'):
-  """The run_sweep.sh text for backend 'vm' or 'batch'."""
+# How long a VM's shutdown-script waits for the sweep script's save and upload: a spot
+# VM gets about 30 s from its preemption notice to its stop.
+STOP_WAIT_SECONDS = 28
+
+
+def script(sweep, backend, remote, package, shards=1, sync_every=600, on_done='none',
+           role='run'):
+  """The run_sweep.sh text for backend 'vm' or 'batch'; role 'stop' makes a VM's shutdown-script."""
   q = _quote
   config = '\n'.join([
       f'SWEEP_NAME={q(sweep.name)}',
+      f'SCRIPT_ROLE={q(role)}',
+      f'STOP_WAIT_SECONDS={STOP_WAIT_SECONDS}',
       f'BACKEND={q(backend)}',
       f'RUN_COUNT={len(sweep.runs)}',
       f'SHARD_COUNT={shards}',
@@ -114,8 +122,10 @@ def gce_plan(sweep, args):
   if not 1 <= vms <= len(sweep.runs):
     raise LaunchError(f'--vms={vms}: need 1..{len(sweep.runs)} (the number of runs).')
   startup = os.path.join(args.out, 'startup.sh')
-  text = script(sweep, 'vm', remote, package, shards=vms,
-                sync_every=args.sync_minutes * 60, on_done=args.on_done)
+  shutdown = os.path.join(args.out, 'shutdown.sh')
+  settings = dict(shards=vms, sync_every=args.sync_minutes * 60, on_done=args.on_done)
+  text = script(sweep, 'vm', remote, package, **settings)
+  stop_text = script(sweep, 'vm', remote, package, role='stop', **settings)
   commands = upload_commands(sweep, remote, args.package)
   prefix = vm_prefix(sweep, args.vm_prefix)
   for shard in range(vms):
@@ -125,7 +135,9 @@ def gce_plan(sweep, args):
                f'--boot-disk-size={args.boot_disk_gb}GB', '--scopes=cloud-platform',
                f'--labels={LABEL}={_label(sweep.name)}',
                f'--metadata=sweep-shard={shard}',
-               f'--metadata-from-file=startup-script={startup}']
+               # The shutdown-script signals the startup script's sweep, which saves
+               # and uploads its run before the VM stops.
+               f'--metadata-from-file=startup-script={startup},shutdown-script={shutdown}']
     if args.spot:
       # STOP keeps the disk: `gcloud compute instances start` resumes the shard.
       command += ['--provisioning-model=SPOT', '--instance-termination-action=STOP']
@@ -140,7 +152,7 @@ def gce_plan(sweep, args):
       'resume preempted VMs: gcloud compute instances start $(gcloud compute instances list '
       f'--filter=labels.{LABEL}={_label(sweep.name)} --format="value(name)") --zone={args.zone}',
   ]
-  return {startup: text}, commands, notes
+  return {startup: text, shutdown: stop_text}, commands, notes
 
 
 def batch_plan(sweep, args):

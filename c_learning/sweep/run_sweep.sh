@@ -6,6 +6,12 @@
 # in the bucket is skipped; any other first syncs its directory down, so a preempted run
 # resumes from its last checkpoint.
 #
+# Stopping (a spot VM's preemption gives about 30 s): SIGTERM or SIGINT to this script, or
+# this script run with SCRIPT_ROLE=stop (the VM's shutdown-script, which signals the running
+# script through $WORK/sweep.pid and waits for it), is forwarded to the run as SIGTERM; the
+# run saves a checkpoint and exits 75, the run directory is uploaded, and the script exits
+# 75 without starting another run. The next boot (or Batch's retry) resumes from there.
+#
 # Environment knobs, for tests and by-hand use: SWEEP_DRY_RUN=1 prints each run's command
 # (RUN <index> <name>, then one ARG line per argument) and touches nothing; SWEEP_SHARD
 # replaces the metadata lookup; SWEEP_REMOTE, SWEEP_WORK, SWEEP_SYNC_EVERY, SWEEP_ON_DONE
@@ -16,6 +22,12 @@ set -uo pipefail  # not -e: one failed run must not stop the others
 
 REMOTE="${SWEEP_REMOTE:-$DEFAULT_REMOTE}"
 WORK="${SWEEP_WORK:-/var/tmp/c_learning_sweep/$SWEEP_NAME}"
+[[ "$WORK" == /* ]] || WORK="$PWD/$WORK"  # main cd's into WORK: relative paths would break
+[[ "$REMOTE" == gs://* || "$REMOTE" == /* ]] || REMOTE="$PWD/$REMOTE"
+PIDFILE="$WORK/sweep.pid"
+PREEMPTED=75  # c_learning.stopping.EXIT_STATUS: the run saved on a signal and can resume
+STOP_SIGNAL=""  # set by the trap: the signal that asked this script to stop
+TRAIN_PID=""
 DRY_RUN="${SWEEP_DRY_RUN:-0}"
 SYNC_EVERY="${SWEEP_SYNC_EVERY:-$DEFAULT_SYNC_EVERY}"
 ON_DONE="${SWEEP_ON_DONE:-$DEFAULT_ON_DONE}"
@@ -169,6 +181,53 @@ my_runs() {  # the run indices this machine runs, one a line
   for ((i = shard; i < RUN_COUNT; i += SHARD_COUNT)); do echo "$i"; done
 }
 
+on_signal() {  # the trap: forward the stop to the run, if one is running
+  STOP_SIGNAL="$1"
+  log "SIG$1: stopping; the running run saves and is uploaded"
+  if [ -n "$TRAIN_PID" ]; then
+    kill -TERM "$TRAIN_PID" 2>/dev/null
+  fi
+}
+
+wait_for_run() {  # wait_for_run PID: its exit status, however many signals interrupt the wait
+  local rc
+  while true; do
+    wait "$1"
+    rc=$?
+    # A trapped signal ends `wait` early with a status over 128; the run goes on saving.
+    if [ "$rc" -gt 128 ] && kill -0 "$1" 2>/dev/null; then
+      continue
+    fi
+    return "$rc"
+  done
+}
+
+running() {  # running PID: the process exists and has not exited (a zombie has)
+  local stat
+  stat="$(cat "/proc/$1/stat" 2>/dev/null)" || return 1
+  stat="${stat##*) }"  # after the command name, which may hold spaces
+  [ "${stat%% *}" != Z ]
+}
+
+stop_role() {  # the VM's shutdown-script: signal the sweep script and wait for it to exit
+  local pid waited=0
+  pid="$(cat "$PIDFILE" 2>/dev/null)" || { log "no sweep running ($PIDFILE)"; return 0; }
+  if ! kill -TERM "$pid" 2>/dev/null; then
+    log "sweep process $pid has already exited"
+    return 0
+  fi
+  log "asked sweep process $pid to stop; waiting for its save and upload"
+  while running "$pid"; do
+    sleep 0.2
+    waited=$((waited + 1))
+    if [ "$waited" -ge "$((STOP_WAIT_SECONDS * 5))" ]; then
+      log "sweep process $pid still running after $STOP_WAIT_SECONDS s"
+      return 1
+    fi
+  done
+  log "sweep process $pid has exited"
+}
+
 run_one() {  # run_one INDEX: runs (or resumes, or skips) one run; returns its status
   local name local_dir remote_dir stop syncer rc
   if ! name="$(run_name "$1")" || ! run_argv "$1"; then
@@ -201,11 +260,21 @@ run_one() {  # run_one INDEX: runs (or resumes, or skips) one run; returns its s
   rm -f "$stop"
   periodic_sync "$local_dir" "$remote_dir" "$stop" &
   syncer=$!
-  "$PY" -m c_learning.train_eval "${ARGV[@]}" >>"$local_dir/train_eval.log" 2>&1
+  # In the background, so that the trap runs while it trains (bash runs traps only
+  # between commands) and forwards a stop to it.
+  "$PY" -m c_learning.train_eval "${ARGV[@]}" >>"$local_dir/train_eval.log" 2>&1 &
+  TRAIN_PID=$!
+  [ -z "$STOP_SIGNAL" ] || kill -TERM "$TRAIN_PID"  # a stop that came just before
+  wait_for_run "$TRAIN_PID"
   rc=$?
+  TRAIN_PID=""
   touch "$stop"
-  wait "$syncer"
+  wait_for_run "$syncer"
   sync_up "$local_dir" "$remote_dir" || { log "$name: upload failed"; return 1; }
+  if [ "$rc" -eq "$PREEMPTED" ]; then
+    log "$name: saved on a stop signal and uploaded; the next start resumes it"
+    return "$rc"
+  fi
   if [ "$rc" -ne 0 ]; then
     log "$name: failed with exit $rc; see $remote_dir/train_eval.log"
     return "$rc"
@@ -227,18 +296,34 @@ finish() {  # stops or deletes this VM (ON_DONE), once its runs are over
 }
 
 main() {
-  local runs i failed=0
+  local runs i rc failed=0
+  if [ "$SCRIPT_ROLE" = stop ]; then
+    stop_role
+    exit
+  fi
+  trap 'on_signal TERM' TERM
+  trap 'on_signal INT' INT
   runs="$(my_runs)" || exit 1
   if [ "$DRY_RUN" != 1 ]; then
     if ! mkdir -p "$WORK" || ! install_package; then
       log "install failed"
       exit 1
     fi
+    echo "$$" >"$PIDFILE"
     sync_dir "$REMOTE/gin" "$WORK/gin" || { log "cannot fetch $REMOTE/gin"; exit 1; }
     cd "$WORK" || exit 1  # the commands name gin/<file>.gin
   fi
   for i in $runs; do
-    run_one "$i" || failed=$((failed + 1))
+    if [ -n "$STOP_SIGNAL" ]; then
+      log "stopped on SIG$STOP_SIGNAL before run $i"
+      exit "$PREEMPTED"
+    fi
+    run_one "$i"
+    rc=$?
+    if [ "$rc" -eq "$PREEMPTED" ] && [ -n "$STOP_SIGNAL" ]; then
+      exit "$PREEMPTED"  # the machine is stopping: no VM stop or delete, no next run
+    fi
+    [ "$rc" -eq 0 ] || failed=$((failed + 1))
   done
   log "runs over: $failed failed"
   [ "$DRY_RUN" = 1 ] || finish
