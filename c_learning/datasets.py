@@ -6,9 +6,20 @@ full observations, concat(state, goal) (or, for a dataset of a gymnasium goal
 environment written by other tools, the dict observation/achieved_goal/
 desired_goal, read as their concatenation as env_name 'gym:<id>' does), so a
 run may pick any goal dimensions with obs_to_goal. Nothing is ever downloaded.
+
+A dataset is written whole or not at all: it is written in a staging folder
+beside the others and moved into place in one rename, so a killed writer
+leaves no dataset (or the one that was there). Its data files' SHA-256 are
+kept in its metadata, and a dataset whose files do not match them, or that
+does not read whole, is refused with one line naming it.
 """
+import contextlib
 import dataclasses
+import hashlib
+import json
 import os
+import shutil
+import tempfile
 import warnings
 
 import gymnasium
@@ -18,6 +29,11 @@ from c_learning import config
 
 # Where the task that a dataset was collected on is recorded in its metadata.
 TASK_KEY = 'c_learning_task'
+# Where the SHA-256 of each data file (by its path under data/) is recorded.
+CHECKSUMS_KEY = 'c_learning_sha256'
+# Staging folders of writers, beside the datasets; a dead writer's is removed by the next.
+STAGING_PREFIX = '.c_learning-writing-'
+_METADATA_FILE = 'metadata.json'
 _GOAL_KEYS = ('observation', 'achieved_goal', 'desired_goal')
 
 
@@ -57,11 +73,29 @@ def write(dataset_id, episodes, env_name, action_low, action_high, description='
 
   Returns the dataset's directory. Raises config.ConfigError if it exists.
   """
+  root = datasets_root()
+  final = os.path.join(root, dataset_id)
+  if os.path.exists(final):
+    raise config.ConfigError(f'dataset {dataset_id!r} already exists in {root}: '
+                             'choose another id (or version, -v1) or delete it.')
+  _remove_dead_writers_staging(root)
+  # On the datasets' own disk, so that one rename publishes the dataset.
+  staging = tempfile.mkdtemp(prefix=f'{STAGING_PREFIX}{os.getpid()}-', dir=root)
+  try:
+    with _datasets_root_set_to(staging):
+      _write_minari(dataset_id, episodes, env_name, action_low, action_high, description,
+                    algorithm_name)
+    _publish(staging, root, dataset_id)
+  finally:
+    shutil.rmtree(staging, ignore_errors=True)
+  return final
+
+
+def _write_minari(dataset_id, episodes, env_name, action_low, action_high, description,
+                  algorithm_name):
+  """Writes the dataset under the current datasets_root(), with its task and checksums."""
   import minari  # pylint: disable=g-import-not-at-top
   from minari.data_collector import episode_buffer  # pylint: disable=g-import-not-at-top
-  if os.path.exists(os.path.join(datasets_root(), dataset_id)):
-    raise config.ConfigError(f'dataset {dataset_id!r} already exists in {datasets_root()}: '
-                             'choose another id (or version, -v1) or delete it.')
   width = episodes[0][0].shape[1]
   observation_space = gymnasium.spaces.Box(-np.inf, np.inf, (width,), np.float32)
   action_space = gymnasium.spaces.Box(np.asarray(action_low, np.float32),
@@ -84,8 +118,78 @@ def write(dataset_id, episodes, env_name, action_low, action_high, description='
     dataset = minari.create_dataset_from_buffers(
         dataset_id, buffers, observation_space=observation_space, action_space=action_space,
         algorithm_name=algorithm_name, description=description or None)
-  dataset.storage.update_metadata({TASK_KEY: env_name})
-  return os.path.dirname(str(dataset.storage.data_path))
+  data_dir = str(dataset.storage.data_path)
+  dataset.storage.update_metadata({TASK_KEY: env_name, CHECKSUMS_KEY: _checksums(data_dir)})
+
+
+def _checksums(data_dir):
+  """{path under data_dir: SHA-256} of every file there but the metadata."""
+  sums = {}
+  for folder, _, names in os.walk(data_dir):
+    for name in sorted(names):
+      path = os.path.join(folder, name)
+      relative = os.path.relpath(path, data_dir)
+      if relative != _METADATA_FILE:
+        sums[relative] = _sha256(path)
+  return sums
+
+
+def _sha256(path):
+  digest = hashlib.sha256()
+  with open(path, 'rb') as f:
+    for block in iter(lambda: f.read(1 << 20), b''):
+      digest.update(block)
+  return digest.hexdigest()
+
+
+@contextlib.contextmanager
+def _datasets_root_set_to(path):
+  """Minari reads its root from $MINARI_DATASETS_PATH at each call: point it at `path` for a while."""
+  previous = os.environ.get('MINARI_DATASETS_PATH')
+  os.environ['MINARI_DATASETS_PATH'] = path
+  try:
+    yield
+  finally:
+    if previous is None:
+      del os.environ['MINARI_DATASETS_PATH']
+    else:
+      os.environ['MINARI_DATASETS_PATH'] = previous
+
+
+def _publish(staging, root, dataset_id):
+  """Moves staging/<dataset_id> to root/<dataset_id> in one rename, its namespaces' metadata first."""
+  parts = dataset_id.split('/')
+  for depth in range(1, len(parts)):  # each namespace folder, with Minari's metadata file
+    namespace = os.path.join(*parts[:depth])
+    os.makedirs(os.path.join(root, namespace), exist_ok=True)
+    for name in os.listdir(os.path.join(staging, namespace)):
+      source = os.path.join(staging, namespace, name)
+      target = os.path.join(root, namespace, name)
+      if os.path.isfile(source) and not os.path.exists(target):
+        shutil.copyfile(source, target + '.tmp')
+        os.replace(target + '.tmp', target)
+  # Fails (and the staging folder goes) if a dataset of that id appeared meanwhile.
+  os.rename(os.path.join(staging, dataset_id), os.path.join(root, dataset_id))
+
+
+def _remove_dead_writers_staging(root):
+  """Removes the staging folders of writers that no longer run (killed mid-write)."""
+  for name in os.listdir(root):
+    if not name.startswith(STAGING_PREFIX):
+      continue
+    pid = name[len(STAGING_PREFIX):].split('-', 1)[0]
+    if pid.isdigit() and not _process_exists(int(pid)):
+      shutil.rmtree(os.path.join(root, name), ignore_errors=True)
+
+
+def _process_exists(pid):
+  try:
+    os.kill(pid, 0)
+  except ProcessLookupError:
+    return False
+  except PermissionError:
+    return True
+  return True
 
 
 def read(dataset, env_name, observation_width, action_dim):
@@ -100,10 +204,25 @@ def read(dataset, env_name, observation_width, action_dim):
   Raises:
     config.ConfigError: one line naming the dataset and what does not match.
   """
-  import minari  # pylint: disable=g-import-not-at-top
   data_dir = path_of(dataset)
-  loaded = minari.MinariDataset(data_dir)
   name = f'train_eval.dataset={dataset!r}'
+  try:
+    return _read_checked(data_dir, name, env_name, observation_width, action_dim)
+  except (OSError, KeyError, ValueError) as error:
+    if isinstance(error, config.ConfigError):
+      raise
+    # h5py and pyarrow raise these for truncated or garbled files, json for a torn metadata.
+    raise config.ConfigError(
+        f'{name} at {data_dir} is damaged and cannot be read ({type(error).__name__}: '
+        f'{config.first_line(error)}); write it again with python -m c_learning.collect.'
+    ) from error
+
+
+def _read_checked(data_dir, name, env_name, observation_width, action_dim):
+  """read()'s work: checksums, then the episodes, checked against the task and the metadata."""
+  import minari  # pylint: disable=g-import-not-at-top
+  _check_files(data_dir, name)
+  loaded = minari.MinariDataset(data_dir)
   recorded_task = loaded.storage.metadata.get(TASK_KEY)
   if recorded_task is not None and recorded_task != env_name:
     raise config.ConfigError(f'{name} was collected on {recorded_task!r}, not on '
@@ -129,8 +248,29 @@ def read(dataset, env_name, observation_width, action_dim):
     lengths.append(steps)
   if not lengths:
     raise config.ConfigError(f'{name} holds no transitions.')
+  total_steps = loaded.storage.metadata.get('total_steps')
+  if total_steps is not None and int(total_steps) != sum(lengths):
+    raise config.ConfigError(f'{name} at {data_dir} is damaged: its metadata counts '
+                             f'{total_steps} steps, its episodes hold {sum(lengths)}.')
   return Transitions(np.concatenate(observations), np.concatenate(actions),
                      np.concatenate(next_observations), np.asarray(lengths, np.int64))
+
+
+def _check_files(data_dir, name):
+  """Refuses a dataset whose data files differ from the SHA-256 its writer recorded (if it did)."""
+  with open(os.path.join(data_dir, _METADATA_FILE), encoding='utf-8') as f:
+    recorded = json.load(f).get(CHECKSUMS_KEY)
+  if not recorded:
+    return  # written by another tool: its files are checked by reading them
+  for relative, expected in sorted(recorded.items()):
+    path = os.path.join(data_dir, relative)
+    if not os.path.isfile(path):
+      raise config.ConfigError(f'{name} at {data_dir} is damaged: {relative} is missing; write '
+                               'it again with python -m c_learning.collect.')
+    if _sha256(path) != expected:
+      raise config.ConfigError(f'{name} at {data_dir} is damaged: {relative} does not match the '
+                               'SHA-256 its writer recorded; write it again with python -m '
+                               'c_learning.collect.')
 
 
 def _flattener(space, name):

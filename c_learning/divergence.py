@@ -15,7 +15,9 @@ from c_learning import config
 
 # check_loss's message is '<owner> <name> is not finite.': loss_named_in reads it back.
 _MARKER = 'is not finite'
-_NAMED = re.compile(r'^(.*\S) ' + _MARKER + r'\.', re.MULTILINE)
+# TensorFlow prefixes the message with the traced function's node ('{{function_node f}} ').
+_NAMED = re.compile(r'^(?:\{\{function_node [^}]*\}\} )?(.*\S) ' + _MARKER + r'\.',
+                    re.MULTILINE)
 
 
 class Diverged(config.RunError):

@@ -169,3 +169,63 @@ def test_offline_settings_that_do_not_fit_are_one_line(tmp_path, bindings, messa
   with pytest.raises(config.ConfigError) as error:
     helpers.run(tmp_path, [], helpers.SMALL + POINT_MASS + GCSL + bindings)
   assert message in config.first_line(error.value)
+
+
+def test_a_killed_writer_leaves_no_dataset_and_the_next_write_clears_its_staging(
+    datasets_dir, monkeypatch):
+  def killed(*unused_args, **unused_kwargs):
+    raise KeyboardInterrupt  # as a kill would, midway through Minari's write
+  real_publish = datasets._publish  # pylint: disable=protected-access
+  monkeypatch.setattr(datasets, '_publish', killed)
+  with pytest.raises(KeyboardInterrupt):
+    datasets.write('c_learning/killed-v0', _episodes(), 'point_mass', [-1, -1], [1, 1])
+  assert not (datasets_dir / 'c_learning' / 'killed-v0').exists()
+  # A writer killed without its finally (SIGKILL) leaves its staging folder: a dead pid's.
+  leftover = datasets_dir / f'{datasets.STAGING_PREFIX}999999999-x'
+  (leftover / 'c_learning' / 'killed-v0').mkdir(parents=True)
+  monkeypatch.setattr(datasets, '_publish', real_publish)
+  datasets.write('c_learning/killed-v0', _episodes(), 'point_mass', [-1, -1], [1, 1])
+  assert not leftover.exists()
+  assert [p.name for p in datasets_dir.iterdir()] == ['c_learning']
+  assert datasets.read('c_learning/killed-v0', 'point_mass', 4, 2).size == 12
+
+
+@pytest.mark.parametrize('damage, message', [
+    ('truncate', 'does not match the SHA-256 its writer recorded'),
+    ('remove', 'is missing'),
+    ('metadata', 'is damaged and cannot be read (JSONDecodeError: '),
+])
+def test_a_damaged_dataset_is_refused_with_one_line_naming_it(datasets_dir, damage, message):
+  path = datasets.write('c_learning/damaged-v0', _episodes(), 'point_mass', [-1, -1], [1, 1])
+  data_dir = os.path.join(path, 'data')
+  data_files = [f for f in os.listdir(data_dir) if f != 'metadata.json']
+  assert data_files
+  target = os.path.join(data_dir, data_files[0])
+  if damage == 'truncate':
+    os.truncate(target, os.path.getsize(target) // 2)
+  elif damage == 'remove':
+    os.remove(target)
+  else:
+    metadata = os.path.join(data_dir, 'metadata.json')
+    os.truncate(metadata, os.path.getsize(metadata) // 2)
+  with pytest.raises(config.ConfigError) as raised:
+    datasets.read('c_learning/damaged-v0', 'point_mass', 4, 2)
+  line = str(raised.value)
+  assert '\n' not in line
+  assert line.startswith(f"train_eval.dataset='c_learning/damaged-v0' at {data_dir} is damaged")
+  assert message in line
+
+
+def test_a_dataset_without_checksums_is_still_read_and_its_step_count_checked(datasets_dir):
+  """Datasets of other tools have no checksums: a short file is found by reading it."""
+  path = datasets.write('c_learning/other-v0', _episodes(), 'point_mass', [-1, -1], [1, 1])
+  metadata_path = os.path.join(path, 'data', 'metadata.json')
+  with open(metadata_path) as f:
+    metadata = json.load(f)
+  del metadata[datasets.CHECKSUMS_KEY]
+  metadata['total_steps'] = 13
+  with open(metadata_path, 'w') as f:
+    json.dump(metadata, f)
+  with pytest.raises(config.ConfigError, match='its metadata counts 13 steps, its episodes '
+                                               'hold 12'):
+    datasets.read('c_learning/other-v0', 'point_mass', 4, 2)

@@ -10,9 +10,12 @@ import time
 
 from c_learning import records
 from c_learning import run_lock
+from c_learning import stopping
 
 DONE = 'DONE'  # written into a run's directory when its command exits 0
 LOG = 'train_eval.log'
+# How long an interrupted runner waits for each run to save (a 1M-transition replay: ~4 s).
+SAVE_WAIT_SECONDS = 60
 
 
 @dataclasses.dataclass
@@ -78,6 +81,10 @@ def run_jobs(jobs, workers, cwd=None, status_every=30.0, poll=0.2, out=None, on_
           with open(os.path.join(job.run_dir, DONE), 'w') as f:
             f.write(time.strftime('%Y-%m-%dT%H:%M:%S\n'))
           done += 1
+        elif job.returncode == stopping.EXIT_STATUS:
+          failed.append(job)
+          print(f'STOPPED {job.name} (exit {job.returncode}: it saved on a signal; the same '
+                'command resumes it)', file=out, flush=True)
         else:
           failed.append(job)
           print(f'FAILED {job.name} (exit {job.returncode}); log: '
@@ -102,11 +109,12 @@ def run_jobs(jobs, workers, cwd=None, status_every=30.0, poll=0.2, out=None, on_
       if running:
         time.sleep(poll)
   except KeyboardInterrupt:
+    # Each run saves a checkpoint on SIGTERM before it exits (c_learning.stopping).
     for job in running:
       job.process.send_signal(signal.SIGTERM)
     for job in running:
       try:
-        job.process.wait(timeout=10)
+        job.process.wait(timeout=SAVE_WAIT_SECONDS)
       except subprocess.TimeoutExpired:
         job.process.kill()
         job.process.wait()
