@@ -347,7 +347,9 @@ class Runner:
   def _check_weights_finite(self):
     """Stops the run, naming the weight, if any of the agent's float variables holds an inf or nan."""
     if self._all_weights_finite is None:
-      # Made at the first check, after the optimizers have made their slots.
+      # Over the variables there are at the first check: the networks' weights (an
+      # optimizer's slots made later are left out; one gone non-finite makes the weights
+      # non-finite at the next step).
       self._all_weights_finite = divergence.all_finite_fn(self._agent.variables)
     if not bool(self._all_weights_finite()):
       name = divergence.non_finite_variable(self._agent.variables)

@@ -305,11 +305,11 @@ main() {
   trap 'on_signal INT' INT
   runs="$(my_runs)" || exit 1
   if [ "$DRY_RUN" != 1 ]; then
-    if ! mkdir -p "$WORK" || ! install_package; then
+    # The pid first: a preemption during the install must find this boot's script.
+    if ! mkdir -p "$WORK" || ! echo "$$" >"$PIDFILE" || ! install_package; then
       log "install failed"
       exit 1
     fi
-    echo "$$" >"$PIDFILE"
     sync_dir "$REMOTE/gin" "$WORK/gin" || { log "cannot fetch $REMOTE/gin"; exit 1; }
     cd "$WORK" || exit 1  # the commands name gin/<file>.gin
   fi
