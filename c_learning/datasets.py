@@ -34,6 +34,7 @@ CHECKSUMS_KEY = 'c_learning_sha256'
 # Staging folders of writers, beside the datasets; a dead writer's is removed by the next.
 STAGING_PREFIX = '.c_learning-writing-'
 _METADATA_FILE = 'metadata.json'
+_WRITE_AGAIN = '; write it again with python -m c_learning.collect.'
 _GOAL_KEYS = ('observation', 'achieved_goal', 'desired_goal')
 
 
@@ -184,11 +185,11 @@ def _remove_dead_writers_staging(root):
 
 def _process_exists(pid):
   try:
-    os.kill(pid, 0)
+    os.kill(pid, 0)  # PermissionError: it exists, as another user's
   except ProcessLookupError:
     return False
   except PermissionError:
-    return True
+    pass
   return True
 
 
@@ -208,14 +209,18 @@ def read(dataset, env_name, observation_width, action_dim):
   name = f'train_eval.dataset={dataset!r}'
   try:
     return _read_checked(data_dir, name, env_name, observation_width, action_dim)
+  except config.ConfigError:
+    raise
   except (OSError, KeyError, ValueError) as error:
-    if isinstance(error, config.ConfigError):
-      raise
     # h5py and pyarrow raise these for truncated or garbled files, json for a torn metadata.
     raise config.ConfigError(
         f'{name} at {data_dir} is damaged and cannot be read ({type(error).__name__}: '
-        f'{config.first_line(error)}); write it again with python -m c_learning.collect.'
-    ) from error
+        f'{config.first_line(error)}){_WRITE_AGAIN}') from error
+
+
+def _damaged(name, data_dir, why):
+  """The one-line error for a dataset that reads but is not what its writer wrote."""
+  return config.ConfigError(f'{name} at {data_dir} is damaged: {why}{_WRITE_AGAIN}')
 
 
 def _read_checked(data_dir, name, env_name, observation_width, action_dim):
@@ -250,8 +255,8 @@ def _read_checked(data_dir, name, env_name, observation_width, action_dim):
     raise config.ConfigError(f'{name} holds no transitions.')
   total_steps = loaded.storage.metadata.get('total_steps')
   if total_steps is not None and int(total_steps) != sum(lengths):
-    raise config.ConfigError(f'{name} at {data_dir} is damaged: its metadata counts '
-                             f'{total_steps} steps, its episodes hold {sum(lengths)}.')
+    raise _damaged(name, data_dir, f'its metadata counts {total_steps} steps, its episodes '
+                                   f'hold {sum(lengths)}')
   return Transitions(np.concatenate(observations), np.concatenate(actions),
                      np.concatenate(next_observations), np.asarray(lengths, np.int64))
 
@@ -265,12 +270,9 @@ def _check_files(data_dir, name):
   for relative, expected in sorted(recorded.items()):
     path = os.path.join(data_dir, relative)
     if not os.path.isfile(path):
-      raise config.ConfigError(f'{name} at {data_dir} is damaged: {relative} is missing; write '
-                               'it again with python -m c_learning.collect.')
+      raise _damaged(name, data_dir, f'{relative} is missing')
     if _sha256(path) != expected:
-      raise config.ConfigError(f'{name} at {data_dir} is damaged: {relative} does not match the '
-                               'SHA-256 its writer recorded; write it again with python -m '
-                               'c_learning.collect.')
+      raise _damaged(name, data_dir, f'{relative} does not match the SHA-256 its writer recorded')
 
 
 def _flattener(space, name):
