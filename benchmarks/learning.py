@@ -68,6 +68,7 @@ from c_learning import agents
 from c_learning import config
 from c_learning import envs
 from c_learning import records
+from c_learning import registry
 from c_learning import train_eval  # its configurable and its arguments as gin sets them
 from c_learning.sweep import layout
 from c_learning.sweep import local
@@ -241,6 +242,7 @@ def collect_schedule(gin_files, bindings, where):
   """(initial_collect_steps, collect_steps_per_iteration, train_steps_per_iteration) of a run's gin config."""
   gin.clear_config()
   try:
+    registry.register_configurables()
     config.parse([os.path.join(spec_lib.ROOT, f) for f in gin_files], list(bindings))
     arguments = train_eval.configured_arguments()
   except config.ConfigError as error:

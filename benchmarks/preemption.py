@@ -32,6 +32,7 @@ sys.path.insert(0, REPO)
 
 from c_learning import config  # pylint: disable=g-import-not-at-top,wrong-import-position
 from c_learning import records  # pylint: disable=g-import-not-at-top,wrong-import-position
+from c_learning import registry  # pylint: disable=g-import-not-at-top,wrong-import-position
 from c_learning import runner  # pylint: disable=g-import-not-at-top,wrong-import-position
 from c_learning import train_eval  # pylint: disable=g-import-not-at-top,wrong-import-position
 
@@ -61,6 +62,7 @@ class _FilledRunner(runner.Runner):
 def fill(root_dir, transitions):
   """A run folder at train step 8 whose checkpoint holds `transitions` transitions."""
   shutil.rmtree(root_dir, ignore_errors=True)
+  registry.register_configurables()
   config.parse([GIN_FILE], ['train_eval.num_iterations = 8',
                             f'train_eval.replay_buffer_capacity = {transitions}'])
   _FilledRunner.transitions = transitions

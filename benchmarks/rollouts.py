@@ -37,7 +37,7 @@ def rollouts(root_dir, num_episodes):
   """
   try:
     settings = evaluate.run_settings(root_dir, ())
-    train_env, eval_env, obs_dim, goal_dims = evaluate.run_environments(settings)
+    train_env, eval_env, state_dim, goal_dims = evaluate.run_environments(settings)
   finally:
     gin.clear_config()
   train_env.close()
@@ -55,7 +55,7 @@ def rollouts(root_dir, num_episodes):
       residuals, actions = [], []
       while True:
         observation = time_step.observation.numpy()[0]
-        residuals.append(goal_slice(observation[:obs_dim]) - observation[obs_dim:])
+        residuals.append(goal_slice(observation[:state_dim]) - observation[state_dim:])
         if time_step.is_last()[0]:
           break
         step = action(time_step, policy_state)

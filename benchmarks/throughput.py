@@ -61,14 +61,14 @@ def build(seed=0):
   config.parse([PUSH_GIN], [])
   tf.random.set_seed(seed)
   goal_slice = relabel.obs_to_goal()
-  train_env, _, obs_dim = envs.load('sawyer_push', goal_slice=goal_slice, seed=seed)
-  relabeler = relabel.goal_fn(goal_slice, obs_dim)
+  train_env, _, state_dim = envs.load('sawyer_push', goal_slice=goal_slice, seed=seed)
+  relabeler = relabel.goal_fn(goal_slice, state_dim)
   # The agent's settings come from sawyer_push.gin (base.gin: the paper's (256, 256), 3e-4).
   agent = agents.create(
       'c_learning', train_env.time_step_spec(), train_env.action_spec(),
       relabeler=relabeler, gamma=GAMMA, train_step_counter=tf.Variable(0, dtype=tf.int64))
   agent.initialize()
-  return train_env, obs_dim, relabeler, agent
+  return train_env, state_dim, relabeler, agent
 
 
 def ceiling():
@@ -143,7 +143,7 @@ def package(num_intervals, interval, extra_bindings=(), between=lambda: None):
 
 def reference():
   """A timer of the paper-code-style loop (trajectory replay, 50-step windows, unbatch, filter)."""
-  train_env, obs_dim, relabeler, agent = build()
+  train_env, state_dim, relabeler, agent = build()
   buffer = tf_uniform_replay_buffer.TFUniformReplayBuffer(
       data_spec=agent.collect_data_spec, batch_size=train_env.batch_size,
       max_length=1_000_000)
@@ -157,7 +157,7 @@ def reference():
 
   def goal_fn(trajectories, unused_info):
     """Relabels [B, T] windows: next state, a geometric future state in the window, or random."""
-    states = trajectories.observation[:, :, :obs_dim]
+    states = trajectories.observation[:, :, :state_dim]
     offsets = tf.minimum(1 + tf.cast(tf.floor(tf.math.log(tf.random.uniform(
         [BATCH_SIZE], 1e-12, 1.0)) / np.log(GAMMA)), tf.int32), MAX_FUTURE_STEPS - 1)
     future = tf.gather(states, offsets, axis=1, batch_dims=1)

@@ -31,6 +31,7 @@ from c_learning import datasets
 from c_learning import envs
 from c_learning import legacy_config
 from c_learning import policy_export
+from c_learning import registry
 from c_learning import relabel
 from c_learning import train_eval
 
@@ -60,6 +61,7 @@ def collect(dataset_id, episodes, env_name=None, policy_from=None, random_prob=0
   if datasets_dir:
     os.environ['MINARI_DATASETS_PATH'] = os.path.expanduser(datasets_dir)
   gin.clear_config()
+  registry.register_configurables()
   try:
     if policy_from:
       legacy_config.parse_operative(os.path.join(os.path.expanduser(policy_from), 'operative.gin'),

@@ -28,11 +28,11 @@ SET_BY = {
     'GoalDistanceMetrics.log_subset': 'train_eval.log_subset',
     'GoalDistanceMetrics.buffer_size': 'train_eval.num_eval_episodes',
     'GoalDistanceMetrics.batch_size': 'train_eval.num_parallel_envs',
-    'GoalDistanceMetrics.obs_dim': 'the task (its state width)',
+    'GoalDistanceMetrics.state_dim': 'the task (its state width)',
     'GoalDistanceMetrics.goal_slice': 'obs_to_goal.start_index and obs_to_goal.end_index',
     'GoalDistanceMetrics.prefix': 'train_eval (the summary tags Metrics/...)',
     'goal_fn.goal_slice': 'obs_to_goal.start_index and obs_to_goal.end_index',
-    'goal_fn.obs_dim': 'the task (its state width)',
+    'goal_fn.state_dim': 'the task (its state width)',
     'threshold_reward.achieved_goal': 'the relabeler (the next state in the goal dimensions)',
     'threshold_reward.goal': "the relabeler (each row's goal)",
 }
@@ -103,21 +103,6 @@ def first_line(error):
   return str(error).strip().splitlines()[0]
 
 
-def register_configurables():
-  """Imports the library modules that define configurables, so bindings to them resolve.
-
-  Entry points (train_eval) are left out: they are already loaded, possibly as
-  __main__, and a second import would register their flags and configurables twice.
-  """
-  # pylint: disable=g-import-not-at-top,unused-import
-  from c_learning import agents
-  from c_learning import envs
-  from c_learning import metrics
-  from c_learning import relabel
-  from c_learning.agents import c_learning_agent
-  from c_learning.agents import sac_her_agent
-
-
 def resolve_gin_file(path):
   """`path` as given if it exists, else the shipped config it names ('sawyer_reach.gin' or 'gin/...')."""
   if os.path.exists(path):
@@ -131,8 +116,12 @@ def resolve_gin_file(path):
 
 
 def parse(gin_files=None, gin_bindings=None):
-  """Parses files then bindings; any unknown name or syntax error raises a one-line ConfigError."""
-  register_configurables()
+  """Parses files then bindings; any unknown name or syntax error raises a one-line ConfigError.
+
+  Bindings resolve to the configurables loaded now: an entry point calls
+  c_learning.registry.register_configurables() first (config imports no agent
+  or env module, as nearly every module imports config).
+  """
   gin_files = [resolve_gin_file(path) for path in gin_files or []]
   # Task files `include 'gin/base.gin'`: the shipped folder's parent finds it
   # whatever the working directory is, and so does a user's config folder's

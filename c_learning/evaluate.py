@@ -17,6 +17,7 @@ from c_learning import envs
 from c_learning import legacy_config
 from c_learning import metrics
 from c_learning import policy_export
+from c_learning import registry
 from c_learning import relabel
 from c_learning import train_eval
 from c_learning import video
@@ -62,17 +63,17 @@ def evaluate(root_dir, num_episodes=None, video_path=None, source='checkpoint', 
     settings = run_settings(root_dir, gin_bindings)
     if num_episodes is None:
       num_episodes = settings['num_eval_episodes'] or 10
-    train_env, eval_env, obs_dim, goal_dims = run_environments(settings, seed)
+    train_env, eval_env, state_dim, goal_dims = run_environments(settings, seed)
     opened += [train_env, eval_env]
     with config.required_bindings_as_config_errors():
       task = envs.task_spec(settings['env_name'])
       goal_slice = task.goal_slice(goal_dims)  # in state dimensions
       threshold = settings['success_threshold']
       distance = metrics.GoalDistanceMetrics(
-          obs_dim, goal_slice, batch_size=1, buffer_size=num_episodes,
+          state_dim, goal_slice, batch_size=1, buffer_size=num_episodes,
           success_threshold=task.success_threshold if threshold is None else threshold,
           log_subset=settings['log_subset'], prefix='Metrics')
-      relabeler = relabel.goal_fn(goal_slice, obs_dim)  # the agents check their split
+      relabeler = relabel.goal_fn(goal_slice, state_dim)  # the agents check their split
     if source == 'checkpoint':
       policy, train_step = _checkpoint_policy(root_dir, settings, eval_env, relabeler)
     else:
@@ -110,10 +111,11 @@ def run_environments(settings, seed=None):
   """
   with config.required_bindings_as_config_errors():
     goal_dims = relabel.obs_to_goal()
-    train_env, eval_env, obs_dim = envs.load(
+    train_env, eval_env, state_dim = envs.load(
         settings['env_name'], goal_slice=goal_dims,
-        seed=settings['random_seed'] if seed is None else seed)
-  return train_env, eval_env, obs_dim, goal_dims
+        seed=settings['random_seed'] if seed is None else seed,
+        observations=settings['observations'])
+  return train_env, eval_env, state_dim, goal_dims
 
 
 def run_settings(root_dir, gin_bindings):
@@ -123,6 +125,7 @@ def run_settings(root_dir, gin_bindings):
     raise EvaluateError(f'no operative.gin in {root_dir}: not a train_eval root_dir, '
                         'or its run is still collecting its initial steps.')
   gin.clear_config()
+  registry.register_configurables()
   legacy_config.parse_operative(path, gin_bindings)
   # Defaults first: an operative.gin from an older version may lack newer arguments.
   return train_eval.configured_arguments()

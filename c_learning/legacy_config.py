@@ -5,6 +5,9 @@ from c_learning import config
 
 _BINDING = re.compile(r'^([A-Za-z_][\w.]*)\.(\w+) = (.*)$')
 _AGENT_NAME = re.compile(r"^train_eval\.agent_name = '(\w+)'$", re.MULTILINE)
+# Loop settings whose default was True and is now None, "the loop's default", so
+# that a loop they mean nothing to can refuse a value.
+_DEFAULTS_NOW_NONE = ('train_eval.overlap_collection', 'train_eval.checkpoint_replay_buffer')
 
 
 def upgrade(text):
@@ -12,8 +15,9 @@ def upgrade(text):
 
   Bindings to parameters that the package now passes itself (config.SET_BY)
   are dropped: an operative.gin records every default, and gin would refuse them.
-  So is SacHerAgent.reward_threshold where the reward was 'next_state', which
-  never read it.
+  So are train_eval.overlap_collection and checkpoint_replay_buffer = True, the
+  defaults then (None now), and SacHerAgent.reward_threshold where the reward was
+  'next_state', which never read it.
   """
   from c_learning import agents  # pylint: disable=g-import-not-at-top  (agents import config)
   agent_name = _AGENT_NAME.search(text)
@@ -26,6 +30,8 @@ def upgrade(text):
       binding = f'{owner}.{parameter}'
       if binding in config.SET_BY:
         continue
+      if binding in _DEFAULTS_NOW_NONE and value == 'True':
+        continue  # the default then, which the default now (None) means; other loops refuse a value
       if owner == 'train_eval' and parameter in config.MOVED_TO_AGENTS and agent_class:
         line = f'{agent_class.__name__}.{parameter} = {value}'
       elif binding == 'SacHerAgent.reward_type':

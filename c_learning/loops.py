@@ -13,6 +13,7 @@ import tensorflow as tf
 from tf_agents.drivers import dynamic_step_driver
 from tf_agents.utils import common
 
+from c_learning import config
 from c_learning import overlap
 from c_learning import seeding
 
@@ -76,9 +77,10 @@ def _in_a_graph_loop(iteration_fn, last_loss_info):
 class OverlappedLoop:
   """Iteration k's env steps and train steps run side by side (the default: the fastest on CPUs).
 
-  Iteration k collects with a snapshot of the actor after iteration k - 1 and
-  trains on batches sampled after iteration k - 1's env steps, so a batch never
-  holds its own iteration's steps. Iteration k collects with snapshots[k % 2]
+  It needs an agent with COLLECTS_WITH_ACTOR_SNAPSHOT (check_agent). Iteration k
+  collects with a snapshot of the actor after iteration k - 1 and trains on
+  batches sampled after iteration k - 1's env steps, so a batch never holds its
+  own iteration's steps. Iteration k collects with snapshots[k % 2]
   and trains on stages[k % 2]; meanwhile it fills the other snapshot and stage
   for iteration k + 1. The two halves never touch the same variables, so with
   overlap_collection TensorFlow's executor runs them at once; without it, one
@@ -214,10 +216,20 @@ class OfflineLoop:
 LOOPS = ('overlapped', 'plain', 'offline')
 
 
-def create(loop, parts, overlap_collection):
-  """The loop named `loop` (one of LOOPS) over `parts`."""
+def check_agent(loop, agent_class):
+  """Raises config.ConfigError where the loop named `loop` cannot run agents of `agent_class`."""
+  if loop == 'overlapped' and not agent_class.COLLECTS_WITH_ACTOR_SNAPSHOT:
+    raise config.ConfigError(
+        f"train_eval.loop='overlapped' collects with a snapshot of the agent's actor network, "
+        f'and {agent_class.__name__} ({agent_class.ALGORITHM}) has none to copy: use '
+        "train_eval.loop='plain'.")
+
+
+def create(loop, parts, overlap_collection=None):
+  """The loop named `loop` (one of LOOPS) over `parts`; overlap_collection None is the overlapped loop's default (on)."""
+  check_agent(loop, type(parts.agent))
   if loop == 'overlapped':
-    return OverlappedLoop(parts, overlap_collection)
+    return OverlappedLoop(parts, True if overlap_collection is None else overlap_collection)
   if loop == 'offline':
     return OfflineLoop(parts)
   return PlainLoop(parts)

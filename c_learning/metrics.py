@@ -4,6 +4,7 @@ import tensorflow as tf
 from tf_agents.metrics import tf_metric
 
 from c_learning import config
+from c_learning import frames
 
 _STATISTICS = ('InitialDistance', 'FinalDistance', 'MinimumDistance',
                'DeltaDistance', 'SuccessRate', 'SparseReturn')
@@ -14,7 +15,7 @@ class GoalDistanceMetrics(tf_metric.TFMultiMetricStepMetric):
   """Initial, final, minimum and delta (initial - final) distance to the goal, success, sparse return.
 
   Distances are Euclidean between obs_to_goal(state) and the goal in the
-  observation; success means final distance < success_threshold. SparseReturn
+  observation (a pixel observation's 'state', never its frames); success means final distance < success_threshold. SparseReturn
   is the episode's undiscounted return of the sparse reward 1[distance <
   success_threshold] over the states after each step (for 50-step episodes, 0
   to 50: the metric of the WGCSL paper's tables). With
@@ -23,11 +24,11 @@ class GoalDistanceMetrics(tf_metric.TFMultiMetricStepMetric):
   Results average the last `buffer_size` finished episodes.
   """
 
-  def __init__(self, obs_dim, goal_slice, batch_size=1, buffer_size=10,
+  def __init__(self, state_dim, goal_slice, batch_size=1, buffer_size=10,
                success_threshold=0.05, log_subset=None, name='GoalDistance',
                prefix='Metrics'):
-    start, end = goal_slice.resolve(obs_dim)
-    self._obs_dim = obs_dim
+    start, end = goal_slice.resolve(state_dim)
+    self._state_dim = state_dim
     self._goal_slice = goal_slice
     self._success_threshold = success_threshold
     # (state dims, goal dims) each distance compares, in order.
@@ -35,7 +36,7 @@ class GoalDistanceMetrics(tf_metric.TFMultiMetricStepMetric):
     names = list(_STATISTICS)
     if log_subset is not None:
       sub_start, sub_end = log_subset
-      sub_end = obs_dim if sub_end is None else sub_end
+      sub_end = state_dim if sub_end is None else sub_end
       if not start <= sub_start < sub_end <= end:
         raise config.ConfigError(
             f'train_eval.log_subset={tuple(log_subset)}: must lie within the goal '
@@ -59,7 +60,9 @@ class GoalDistanceMetrics(tf_metric.TFMultiMetricStepMetric):
 
   def distances(self, observation):
     """[batch, views] distances of each view for a batch of observations."""
-    state, goal = observation[:, :self._obs_dim], observation[:, self._obs_dim:]
+    if isinstance(observation, dict):
+      observation = observation[frames.STATE]
+    state, goal = observation[:, :self._state_dim], observation[:, self._state_dim:]
     return tf.stack([
         tf.norm(state[:, s0:s1] - goal[:, g0:g1], axis=-1)
         for (s0, s1), (g0, g1) in self._views], axis=1)

@@ -8,6 +8,7 @@ import gin
 import tensorflow as tf
 
 from c_learning import config
+from c_learning import frames
 
 
 @dataclasses.dataclass(frozen=True)
@@ -16,19 +17,19 @@ class GoalSlice:
   start_index: int = 0
   end_index: Optional[int] = None
 
-  def resolve(self, obs_dim):
-    """Returns (start, end) as ints within 0..obs_dim; raises ValueError if out of range."""
-    end = obs_dim if self.end_index is None else self.end_index
+  def resolve(self, state_dim):
+    """Returns (start, end) as ints within 0..state_dim; raises ConfigError if out of range."""
+    end = state_dim if self.end_index is None else self.end_index
     if not (isinstance(self.start_index, int) and isinstance(end, int)
-            and 0 <= self.start_index < end <= obs_dim):
+            and 0 <= self.start_index < end <= state_dim):
       raise config.ConfigError(
           f'obs_to_goal.start_index={self.start_index}, obs_to_goal.end_index='
           f'{self.end_index} select no valid goal slice: need 0 <= start_index '
-          f'< end_index <= obs_dim={obs_dim} (end_index=None means obs_dim).')
+          f'< end_index <= state_dim={state_dim} (end_index=None means state_dim).')
     return self.start_index, end
 
-  def goal_dim(self, obs_dim):
-    start, end = self.resolve(obs_dim)
+  def goal_dim(self, state_dim):
+    start, end = self.resolve(state_dim)
     return end - start
 
   def __call__(self, states):
@@ -55,9 +56,12 @@ class RelabeledTransition(NamedTuple):
   """A batch of transitions with relabeled goals, as the agents train on them ([B] outer dimension).
 
   Everything an agent needs is computed at sampling time, so that no agent
-  needs to know how an observation is laid out.
+  needs to know how an observation is laid out. A pixel task's observations
+  are dicts (c_learning.frames): 'pixels' (its stacked frames), 'goal_pixels'
+  (the goal's frame) and 'state' (concat(state, goal) in state dimensions, the
+  same goal), relabeled together.
   """
-  # concat(state, goal): what policies and critics see.
+  # concat(state, goal), or a pixel observation: what policies and critics see.
   observation: tf.Tensor
   action: tf.Tensor
   # concat(next state, the same goal).
@@ -105,7 +109,7 @@ class GoalRelabeler:
   next state of another row of the same batch.
   """
   goal_slice: GoalSlice
-  obs_dim: int
+  state_dim: int
   relabel_orig_prob: float = 0.0
   relabel_next_prob: float = 0.0
   relabel_future_prob: float = 0.0
@@ -121,7 +125,7 @@ class GoalRelabeler:
       raise config.ConfigError(
           'goal_fn.' + ' + goal_fn.'.join(probs) +
           f' = {sum(probs.values()):g}: must be <= 1 (the rest are random goals).')
-    self.goal_slice.resolve(self.obs_dim)
+    self.goal_slice.resolve(self.state_dim)
     if self.reward not in REWARDS:
       raise config.ConfigError(f'goal_fn.reward={self.reward!r} is unknown; valid rewards: '
                                f'{", ".join(sorted(REWARDS))}.')
@@ -141,35 +145,53 @@ class GoalRelabeler:
 
   def __call__(self, sampled):
     """Relabels a replay.SampledTransition batch into a RelabeledTransition."""
-    batch_size = sampled.observation.shape[0]
+    pixels = isinstance(sampled.observation, dict)
+    state_of = (lambda observation: observation[frames.STATE]) if pixels else (lambda o: o)
+    batch_size = state_of(sampled.observation).shape[0]
     if batch_size is None:
       raise ValueError('GoalRelabeler needs a static batch size.')
     counts = self.counts(batch_size)
     goal_type = tf.concat(
         [tf.fill([n], tf.constant(int(kind), tf.int32))
          for kind, n in zip(_GOAL_TYPE_ORDER, counts)], axis=0)
-    state = sampled.observation[:, :self.obs_dim]
-    next_state = sampled.next_observation[:, :self.obs_dim]
     # Another row's next state: a nonzero shift never maps a row to itself.
     shift = tf.random.uniform([batch_size], 1, max(batch_size, 2), tf.int32)
     other_row = (tf.range(batch_size) + shift) % batch_size
-    candidates = tf.stack([
-        sampled.observation[:, self.obs_dim:],
-        self.goal_slice(next_state),
-        self.goal_slice(sampled.future_observation[:, :self.obs_dim]),
-        self.goal_slice(sampled.last_observation[:, :self.obs_dim]),
-        self.goal_slice(tf.gather(next_state, other_row)),
-    ], axis=1)
-    goal = tf.gather(candidates, goal_type, axis=1, batch_dims=1)
+
+    def pick(orig, next_, future, last):
+      """Each row's goal, from the candidates of every GoalType (RANDOM: another row's next)."""
+      candidates = tf.stack([orig, next_, future, last, tf.gather(next_, other_row)], axis=1)
+      return tf.gather(candidates, goal_type, axis=1, batch_dims=1)
+
+    observation, next_observation = state_of(sampled.observation), state_of(
+        sampled.next_observation)
+    state = observation[:, :self.state_dim]
+    next_state = next_observation[:, :self.state_dim]
+    goal = pick(observation[:, self.state_dim:], self.goal_slice(next_state),
+                self.goal_slice(state_of(sampled.future_observation)[:, :self.state_dim]),
+                self.goal_slice(state_of(sampled.last_observation)[:, :self.state_dim]))
     no_offset = tf.fill([batch_size], NO_OFFSET)
     offsets = tf.stack([no_offset, tf.ones([batch_size], tf.int32), sampled.future_offset,
                         sampled.last_offset, no_offset], axis=1)
+    observation = tf.concat([state, goal], axis=-1)
+    next_observation = tf.concat([next_state, goal], axis=-1)
+    if pixels:
+      channels = sampled.observation[frames.GOAL_PIXELS].shape[-1]
+      goal_frame = pick(sampled.observation[frames.GOAL_PIXELS],
+                        sampled.next_observation[frames.PIXELS][..., -channels:],
+                        sampled.future_observation[frames.PIXELS],
+                        sampled.last_observation[frames.PIXELS])
+      observation = {frames.STATE: observation, frames.GOAL_PIXELS: goal_frame,
+                     frames.PIXELS: sampled.observation[frames.PIXELS]}
+      next_observation = {frames.STATE: next_observation, frames.GOAL_PIXELS: goal_frame,
+                          frames.PIXELS: sampled.next_observation[frames.PIXELS]}
     return RelabeledTransition(
-        observation=tf.concat([state, goal], axis=-1),
+        observation=observation,
         action=sampled.action,
-        next_observation=tf.concat([next_state, goal], axis=-1),
+        next_observation=next_observation,
         goal_type=goal_type,
         future_offset=tf.gather(offsets, goal_type, axis=1, batch_dims=1),
+        # The reward is the state's: a pixel goal's frame came with its state.
         reward=self.reward_fn(self.goal_slice(next_state), goal))
 
   @property
@@ -179,7 +201,7 @@ class GoalRelabeler:
 
 
 @gin.configurable(denylist=config.denylist('goal_fn'))
-def goal_fn(goal_slice, obs_dim, relabel_next_prob=gin.REQUIRED,
+def goal_fn(goal_slice, state_dim, relabel_next_prob=gin.REQUIRED,
             relabel_future_prob=gin.REQUIRED, relabel_orig_prob=0.0,
             relabel_last_prob=0.0, reward='next_state'):
   """Builds the GoalRelabeler; next and future proportions must be set explicitly.
@@ -187,7 +209,7 @@ def goal_fn(goal_slice, obs_dim, relabel_next_prob=gin.REQUIRED,
   reward names each row's reward function in REWARDS: 'next_state' (default)
   or 'threshold' (its distance is threshold_reward.threshold).
   """
-  return GoalRelabeler(goal_slice, obs_dim, relabel_orig_prob=relabel_orig_prob,
+  return GoalRelabeler(goal_slice, state_dim, relabel_orig_prob=relabel_orig_prob,
                        relabel_next_prob=relabel_next_prob,
                        relabel_future_prob=relabel_future_prob,
                        relabel_last_prob=relabel_last_prob, reward=reward)

@@ -7,6 +7,7 @@ from tf_agents.replay_buffers import replay_buffer
 from tf_agents.specs import tensor_spec
 
 from c_learning import config
+from c_learning import frames
 
 # An episode that is still running has no known end yet.
 _ONGOING = tf.int64.max
@@ -39,7 +40,7 @@ FUTURE_OFFSETS = ('geometric', 'uniform')
 
 
 class Transition(NamedTuple):
-  """One environment step as stored: (s_t ++ g, a_t, s_{t+1} ++ g)."""
+  """One environment step: (s_t ++ g, a_t, s_{t+1} ++ g), or pixel observations (c_learning.frames)."""
   observation: tf.Tensor
   action: tf.Tensor
   next_observation: tf.Tensor
@@ -54,6 +55,10 @@ class SampledTransition(NamedTuple):
   stored state (at most max_future_steps);
   last_observation is the episode's last stored state. future_offset and
   last_offset are their k (int32 [B], >= 1): s_{t+k} is that many steps after s_t.
+  With pixel observations, observation and next_observation are whole pixel
+  observations (frames stacked), and future_observation and last_observation
+  are dicts of their 'state' and their newest frame as 'pixels' [B, H, W, C]:
+  a goal is one frame.
   """
   observation: tf.Tensor
   action: tf.Tensor
@@ -78,11 +83,13 @@ class GoalReplayBuffer(replay_buffer.ReplayBuffer):
 
   def __init__(self, observation_spec, action_spec, batch_size, max_length,
                gamma, max_future_steps=None, future_offsets='geometric', seed=None,
-               name='GoalReplayBuffer'):
+               max_episodes=None, name='GoalReplayBuffer'):
     """Creates the buffer.
 
     Args:
-      observation_spec: TensorSpec of one observation (state ++ goal).
+      observation_spec: TensorSpec of one observation (state ++ goal), or a
+        pixel task's dict of pixels, goal_pixels and state, whose frames are
+        kept once each (c_learning.frames).
       action_spec: TensorSpec of one action.
       batch_size: number of parallel environments that add together.
       max_length: rows kept per environment (capacity = batch_size * max_length).
@@ -92,6 +99,9 @@ class GoalReplayBuffer(replay_buffer.ReplayBuffer):
         FUTURE_OFFSETS: 'geometric' (C-learning's discounted future) or
         'uniform' (HER's 'future' strategy and GCSL's relabeling).
       seed: seed of the sampling stream.
+      max_episodes: with pixel observations, the episodes kept per env (each
+        keeps its first and goal frames); None means max_length, which any
+        episode lengths fit. When they run out the oldest episode leaves whole.
       name: module name.
     """
     if not 0.0 < gamma < 1.0:
@@ -101,10 +111,18 @@ class GoalReplayBuffer(replay_buffer.ReplayBuffer):
     if future_offsets not in FUTURE_OFFSETS:
       raise config.ConfigError(f'train_eval.future_offsets={future_offsets!r} is unknown; valid: '
                                f'{", ".join(FUTURE_OFFSETS)}.')
-    data_spec = Transition(
-        tensor_spec.from_spec(observation_spec),
-        tensor_spec.from_spec(action_spec),
-        tensor_spec.from_spec(observation_spec))
+    observation_spec = tensor_spec.from_spec(observation_spec)
+    data_spec = Transition(observation_spec, tensor_spec.from_spec(action_spec),
+                           observation_spec)
+    self._pixels = frames.is_pixel_spec(observation_spec)
+    # What the rows keep of an observation: all of it, or a pixel one's state.
+    stored_spec = observation_spec[frames.STATE] if self._pixels else observation_spec
+    if not (isinstance(stored_spec, tf.TensorSpec) and stored_spec.shape.rank == 1):
+      raise ValueError('GoalReplayBuffer stores observations that are one vector (state ++ '
+                       f'goal) or a pixel task\'s dict; got {observation_spec}.')
+    max_episodes = max_length if max_episodes is None else max_episodes
+    if not (isinstance(max_episodes, int) and max_episodes >= 1):
+      raise ValueError(f'max_episodes={max_episodes!r}: must be an int >= 1 or None.')
     super().__init__(data_spec, capacity=batch_size * max_length,
                      stateful_dataset=True)
     self._batch_size = batch_size
@@ -115,17 +133,19 @@ class GoalReplayBuffer(replay_buffer.ReplayBuffer):
     self._name = name
     with tf.name_scope(name):
 
-      def storage(initial_value, var_name):
+      def storage(initial_value, var_name, rows_in_use=None):
         return _StoredRows(tf.Variable(initial_value, trainable=False, name=var_name),
-                           self._rows_in_use)
+                           rows_in_use or self._rows_in_use)
 
       def zeros(spec):
         return tf.zeros([batch_size, max_length] + spec.shape.as_list(), spec.dtype)
 
-      self._observations = storage(zeros(data_spec.observation), 'observations')
+      self._observations = storage(zeros(stored_spec), 'observations')
       self._actions = storage(zeros(data_spec.action), 'actions')
-      self._next_observations = storage(zeros(data_spec.next_observation),
-                                        'next_observations')
+      self._next_observations = storage(zeros(stored_spec), 'next_observations')
+      self._frames = (frames.EpisodeFrames(observation_spec, batch_size, max_length,
+                                           max_episodes, storage)
+                      if self._pixels else None)
       self._episode_end = storage(
           tf.fill([batch_size, max_length], tf.constant(_ONGOING, tf.int64)),
           'episode_end')
@@ -184,15 +204,23 @@ class GoalReplayBuffer(replay_buffer.ReplayBuffer):
     def write(variable, values):
       return variable.scatter_nd_update(index, tf.boolean_mask(values, is_real))
 
-    return [
-        write(self._observations.variable, transition.observation),
+    writes = [
+        write(self._observations.variable, self._stored(transition.observation)),
         write(self._actions.variable, transition.action),
-        write(self._next_observations.variable, transition.next_observation),
+        write(self._next_observations.variable, self._stored(transition.next_observation)),
         write(self._episode_end.variable, tf.fill([self._batch_size],
                                          tf.constant(_ONGOING, tf.int64))),
         self._episode_start.assign(
             tf.where(is_first & is_real, row_id, self._episode_start)),
     ]
+    if self._pixels:
+      writes += self._frames.write(index, is_real, row_id, is_first, transition.observation,
+                                   transition.next_observation)
+    return writes
+
+  def _stored(self, observation):
+    """What a row keeps of an observation: a pixel observation's state (its frames go to _frames)."""
+    return observation[frames.STATE] if self._pixels else observation
 
   def _close_episodes(self, last_id, closing):
     """Marks the stored rows of the episodes ending at `last_id` (where `closing`) with that end."""
@@ -219,6 +247,9 @@ class GoalReplayBuffer(replay_buffer.ReplayBuffer):
     Raises:
       ValueError: unless the buffer is empty, has one environment and room for N rows.
     """
+    if self._pixels:
+      raise config.ConfigError('Offline datasets of pixel observations are not supported yet: '
+                               'train from a dataset with state observations.')
     lengths = np.asarray(episode_lengths, np.int64)
     total = int(lengths.sum())
     if self._batch_size != 1 or int(self.num_frames()) != 0:
@@ -235,12 +266,24 @@ class GoalReplayBuffer(replay_buffer.ReplayBuffer):
     self._episode_start.assign([total - int(lengths[-1])])
     self._num_added.assign([total])
 
+  def storage_bytes(self):
+    """Bytes the buffer's preallocated storage takes (its variables of rows and episodes)."""
+    # Read from the attributes: a list of the variables kept on the buffer
+    # would be tracked, and a checkpoint would save them whole.
+    stored = [self._observations, self._actions, self._next_observations, self._episode_end]
+    if self._pixels:
+      stored += self._frames.storage()
+    return sum(s.variable.shape.num_elements() * s.variable.dtype.size for s in stored)
+
   def _num_stored(self):
+    """Per env, the rows that may be sampled (pixel buffers drop whole old episodes, frames.py)."""
+    if self._pixels:
+      return self._num_added - self._frames.oldest_live_row(self._num_added)
     return tf.minimum(self._num_added, self._max_length)
 
   def _rows_in_use(self):
     """Rows 0..n-1 of each env's ring hold every stored transition."""
-    return tf.reduce_max(self._num_stored())
+    return tf.reduce_max(tf.minimum(self._num_added, self._max_length))
 
   def check_restored(self):
     """Raises config.ConfigError if the restored rows were written for another max_length."""
@@ -266,7 +309,9 @@ class GoalReplayBuffer(replay_buffer.ReplayBuffer):
   def sample(self, sample_batch_size):
     """Samples stored transitions uniformly, with a future and the last state of each one's episode."""
     num_added = self._num_added.value()
-    num_stored = self._num_stored()
+    num_stored = (num_added - self._frames.sampleable_start(num_added) if self._pixels
+                  else self._num_stored())
+    num_stored = tf.maximum(num_stored, 0)
     stored_before = tf.cumsum(num_stored, exclusive=True)
     total = tf.reduce_sum(num_stored)
     tf.debugging.assert_positive(total, 'GoalReplayBuffer is empty.')
@@ -280,12 +325,25 @@ class GoalReplayBuffer(replay_buffer.ReplayBuffer):
       future_id = tf.minimum(row_id + self._geometric_offsets(sample_batch_size) - 1, end_id)
     else:
       future_id = row_id + self._uniform_offsets(end_id - row_id + 1) - 1
+    next_states = self._next_observations.variable
+    observation = self._gather(self._observations.variable, env, row_id)
+    next_observation = self._gather(next_states, env, row_id)
+    future_observation = self._gather(next_states, env, future_id)
+    last_observation = self._gather(next_states, env, end_id)
+    if self._pixels:
+      observation = self._frames.observation(observation, env, row_id)
+      next_observation = self._frames.observation(next_observation, env, row_id,
+                                                  next_observation=True)
+      future_observation = {frames.STATE: future_observation,
+                            frames.PIXELS: self._frames.row_frame(env, future_id)}
+      last_observation = {frames.STATE: last_observation,
+                          frames.PIXELS: self._frames.row_frame(env, end_id)}
     return SampledTransition(
-        observation=self._gather(self._observations.variable, env, row_id),
+        observation=observation,
         action=self._gather(self._actions.variable, env, row_id),
-        next_observation=self._gather(self._next_observations.variable, env, row_id),
-        future_observation=self._gather(self._next_observations.variable, env, future_id),
-        last_observation=self._gather(self._next_observations.variable, env, end_id),
+        next_observation=next_observation,
+        future_observation=future_observation,
+        last_observation=last_observation,
         # Row r's next observation is s_{t+1}: row r + k - 1's is s_{t+k}.
         future_offset=tf.cast(future_id - row_id + 1, tf.int32),
         last_offset=tf.cast(end_id - row_id + 1, tf.int32))
@@ -321,6 +379,8 @@ class GoalReplayBuffer(replay_buffer.ReplayBuffer):
 
   def _gather_all(self):
     """All stored transitions, oldest first, as [batch_size, num_stored]; needs equal counts."""
+    if self._pixels:
+      raise NotImplementedError('gather_all of a pixel buffer: its frames are not stored per row.')
     num_added = self._num_added[0]
     tf.debugging.assert_equal(self._num_added, num_added,
                               'gather_all needs equal counts in every environment.')
@@ -335,6 +395,7 @@ class GoalReplayBuffer(replay_buffer.ReplayBuffer):
 
   def _clear(self):
     return tf.group(
+        self._frames.clear() if self._pixels else tf.no_op(),
         self._num_added.assign(tf.zeros_like(self._num_added)),
         self._episode_start.assign(tf.zeros_like(self._episode_start)),
         self._episode_end.variable.assign(tf.fill(tf.shape(self._episode_end.variable),

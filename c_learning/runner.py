@@ -96,7 +96,8 @@ class Runner:
           self._train_env.observation_spec(), self._train_env.action_spec(),
           batch_size=self._train_env.batch_size, max_length=rows,
           gamma=settings.gamma, max_future_steps=settings.max_future_steps,
-          future_offsets=settings.future_offsets, seed=settings.random_seed)
+          future_offsets=settings.future_offsets, seed=settings.random_seed,
+          max_episodes=self._episode_slots(rows))
       self._build_metrics()
 
   def _open_outputs(self):
@@ -111,14 +112,28 @@ class Runner:
     """The train and eval envs, the goals' state dimensions and the relabeler."""
     settings = self._settings
     goal_dims = relabel.obs_to_goal()
+    if settings.observations == 'pixels' and settings.dataset is not None:
+      raise config.ConfigError(
+          f"train_eval.dataset={settings.dataset!r} with train_eval.observations='pixels': "
+          'offline datasets of pixel observations are not supported yet.')
     self._train_env, self._eval_env, self._state_dim = envs.load(
         settings.env_name, goal_slice=goal_dims, seed=settings.random_seed,
-        num_train_envs=settings.num_parallel_envs)
+        num_train_envs=settings.num_parallel_envs, observations=settings.observations)
     task = envs.task_spec(settings.env_name)
     self._goal_slice = task.goal_slice(goal_dims)  # in state dimensions
     self._success_threshold = (task.success_threshold if settings.success_threshold is None
                                else settings.success_threshold)
     self._relabeler = relabel.goal_fn(self._goal_slice, self._state_dim)
+
+  def _episode_slots(self, rows):
+    """Episodes the replay keeps per env: enough for `rows` rows of whole episodes of the task's length.
+
+    Only pixel observations use them (each keeps its first and goal frames);
+    a shorter episode (one a restart abandoned) makes the oldest leave early.
+    """
+    if self._settings.observations != 'pixels':
+      return None
+    return rows // envs.episode_steps(self._eval_env) + 2
 
   def _read_dataset(self):
     """The offline dataset's transitions, observations cut to the run's goal dimensions; None online."""
@@ -155,8 +170,9 @@ class Runner:
   def _restore(self):
     settings = self._settings
     parts = dict(agent=self._agent, global_step=self._global_step, metrics=self._train_metrics)
-    # An offline run's buffer is its dataset, read again at every start.
-    if settings.checkpoint_replay_buffer and self._dataset is None:
+    # An offline run's buffer is its dataset, read again at every start; online,
+    # checkpoint_replay_buffer None (its default) means True.
+    if settings.checkpoint_replay_buffer is not False and self._dataset is None:
       parts['replay_buffer'] = self._replay_buffer
     # One checkpoint holds everything, so a run killed between saves never
     # resumes with an agent and a buffer from different steps.
@@ -180,7 +196,7 @@ class Runner:
         settings.random_seed, settings.use_tf_functions)
     initial_policy = random_tf_policy.RandomTFPolicy(self._train_env.time_step_spec(),
                                                      self._train_env.action_spec())
-    if self._resumed_at > 0 and not settings.checkpoint_replay_buffer:
+    if self._resumed_at > 0 and settings.checkpoint_replay_buffer is False:
       # Nothing random to redo: refill the empty buffer with the trained policy.
       initial_policy = self._agent.collect_policy
     self._initial_policy_name = type(initial_policy).__name__
@@ -414,11 +430,19 @@ def _check_settings(settings):
   if settings.loop not in loops.LOOPS:
     raise config.ConfigError(f'train_eval.loop={settings.loop!r} is unknown; valid loops: '
                              f'{", ".join(loops.LOOPS)}.')
+  if settings.agent_name in agents.AGENTS:  # agents.create names the valid ones otherwise
+    loops.check_agent(settings.loop, agents.AGENTS[settings.agent_name])
+  # Its default (None) is the overlapped loop's; a value chosen for another loop would be ignored.
+  if settings.overlap_collection is not None and settings.loop != 'overlapped':
+    raise config.ConfigError(
+        f'train_eval.overlap_collection={settings.overlap_collection!r} has no effect with '
+        f"train_eval.loop={settings.loop!r}: only loop 'overlapped' overlaps collection; "
+        'leave it unset.')
   _check_offline_settings(settings)
 
 
 def _check_offline_settings(settings):
-  """A dataset and the offline loop go together, and an offline run takes no env steps."""
+  """A dataset and the offline loop go together; an offline run takes no env steps and checkpoints no replay."""
   offline = settings.loop == 'offline'
   if offline != (settings.dataset is not None):
     raise config.ConfigError(
@@ -433,6 +457,11 @@ def _check_offline_settings(settings):
     if settings.num_parallel_envs != 1:
       raise config.ConfigError(f'train_eval.num_parallel_envs={settings.num_parallel_envs}: '
                                'an offline run has no train envs to run in parallel; it must be 1.')
+    if settings.checkpoint_replay_buffer is not None:
+      raise config.ConfigError(
+          f'train_eval.checkpoint_replay_buffer={settings.checkpoint_replay_buffer!r} has no '
+          "effect with train_eval.loop='offline': its replay is the dataset, read again at every "
+          'start; leave it unset.')
 
 
 def iterations_in_next_call(iteration, iterations_per_call, num_iterations, intervals):

@@ -8,6 +8,7 @@ from absl import logging
 import gin
 
 from c_learning import config
+from c_learning import registry
 from c_learning import runner
 from c_learning import stopping
 
@@ -28,6 +29,7 @@ def _define_flags():
 def train_eval(
     root_dir,
     env_name='sawyer_reach',
+    observations='state',
     agent_name='c_learning',
     num_iterations=3_000_000,
     # Collection.
@@ -35,14 +37,14 @@ def train_eval(
     collect_steps_per_iteration=1,
     num_parallel_envs=1,
     replay_buffer_capacity=1_000_000,
-    checkpoint_replay_buffer=True,
+    checkpoint_replay_buffer=None,
     max_future_steps=50,
     future_offsets='geometric',
     dataset=None,
     # Training (the agent's own settings are bindings on its class, e.g. CLearningAgent.*).
     train_steps_per_iteration=1,
     loop='overlapped',
-    overlap_collection=True,
+    overlap_collection=None,
     iterations_per_call=8,
     xla_train_step=False,
     batch_size=256,
@@ -69,17 +71,24 @@ def train_eval(
   env_name is one of c_learning.envs.ENV_NAMES or 'gym:<id>', any registered
   gymnasium goal environment (e.g. 'gym:FetchReach-v4'). success_threshold=None
   takes the task's own (its TaskSpec: for a gymnasium task, its distance_threshold).
+  observations='pixels' trains from camera frames and a goal frame instead of
+  the state (tasks that can render them; frame size and stacking are
+  pixel_observations.*, the networks' encoder pixel_encoder.*); the true state
+  still gives the metrics and the relabeled rewards.
 
   An iteration is collect_steps_per_iteration env steps and
   train_steps_per_iteration train steps; `loop` says how (c_learning.loops).
   'overlapped' (the default): iteration k collects with a snapshot of the actor
   after iteration k - 1 and trains on batches sampled after iteration k - 1's
   env steps (so a batch never holds its own iteration's steps); with
-  overlap_collection its env steps and train steps have no dependency on each
-  other, so TensorFlow's executor runs them at the same time. 'plain': collect
-  with the actor, then train on batches that include those steps. One traced
-  call runs up to iterations_per_call iterations (a loop in the graph, stopping
-  at the end of every log, summary, eval and checkpoint interval).
+  overlap_collection (None, its default, means True; other loops refuse a value)
+  its env steps and train steps have no dependency on each other, so
+  TensorFlow's executor runs them at the same time. It needs an agent that
+  collects with a snapshot of its actor (COLLECTS_WITH_ACTOR_SNAPSHOT). 'plain':
+  collect with agent.collect_policy, then train on batches that include those
+  steps; any agent runs in it. One traced call runs up to iterations_per_call
+  iterations (a loop in the graph, stopping at the end of every log, summary,
+  eval and checkpoint interval).
   overlap_collection and iterations_per_call change the speed only: a seed
   gives the same run whatever their values.
 
@@ -101,10 +110,11 @@ def train_eval(
   from the step's outputs instead of inside it.
 
   Checkpoints (train/checkpoints) hold the agent, the replay buffer (with
-  checkpoint_replay_buffer) and the counters; the last checkpoints_to_keep are
-  kept, and a start resumes from the newest one that reads whole (a damaged one
-  is moved to train/checkpoints/damaged with a warning). One process at a time
-  may run in root_dir.
+  checkpoint_replay_buffer, whose default None means True online; an offline run
+  reads its dataset again at every start and refuses a value) and the counters;
+  the last checkpoints_to_keep are kept, and a start resumes from the newest one
+  that reads whole (a damaged one is moved to train/checkpoints/damaged with a
+  warning). One process at a time may run in root_dir.
 
   SIGTERM or SIGINT (a VM's preemption, Ctrl-C) stops the run once the traced
   call that is running ends: it saves a checkpoint (replay included) and the
@@ -134,6 +144,7 @@ def configured_arguments():
 def main(_):
   logging.set_verbosity(logging.INFO)
   try:
+    registry.register_configurables()
     config.parse(FLAGS.gin_file, FLAGS.gin_bindings)
     train_eval(FLAGS.root_dir)
   except stopping.Stopped as stopped:

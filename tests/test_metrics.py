@@ -22,7 +22,7 @@ def step(step_type, states, goals):
 
 
 def test_episode_statistics_by_hand():
-  metric = metrics.GoalDistanceMetrics(obs_dim=2, goal_slice=relabel.GoalSlice(),
+  metric = metrics.GoalDistanceMetrics(state_dim=2, goal_slice=relabel.GoalSlice(),
                                        buffer_size=10, success_threshold=0.05)
   goal = [[0.0, 0.0]]
   # Episode 1: distances 1.0, 0.5, 0.04 -> initial 1, final 0.04, min 0.04, success.
@@ -45,7 +45,7 @@ def test_episode_statistics_by_hand():
 
 
 def test_sparse_return_counts_the_states_after_each_step_within_the_threshold():
-  metric = metrics.GoalDistanceMetrics(obs_dim=1, goal_slice=relabel.GoalSlice(),
+  metric = metrics.GoalDistanceMetrics(state_dim=1, goal_slice=relabel.GoalSlice(),
                                        success_threshold=0.1)
   # The first state is on the goal but precedes every action: it does not count.
   states = [0.0, 0.05, 0.5, 0.0, 0.09]
@@ -57,7 +57,7 @@ def test_sparse_return_counts_the_states_after_each_step_within_the_threshold():
 
 def test_subset_and_goal_slice_with_parallel_envs():
   # State: (hand x, object x); the goal constrains both; log_subset is the object.
-  metric = metrics.GoalDistanceMetrics(obs_dim=2, goal_slice=relabel.GoalSlice(0, 2),
+  metric = metrics.GoalDistanceMetrics(state_dim=2, goal_slice=relabel.GoalSlice(0, 2),
                                        batch_size=2, log_subset=(1, None))
   goals = [[0.0, 0.0], [0.0, 0.0]]
   metric(step(FIRST, [[3.0, 4.0], [0.0, 1.0]], goals))
@@ -76,5 +76,5 @@ def test_subset_and_goal_slice_with_parallel_envs():
 
 def test_log_subset_outside_goal_fails():
   with pytest.raises(ValueError, match=r'train_eval.log_subset=\(3, 6\)'):
-    metrics.GoalDistanceMetrics(obs_dim=6, goal_slice=relabel.GoalSlice(0, 3),
+    metrics.GoalDistanceMetrics(state_dim=6, goal_slice=relabel.GoalSlice(0, 3),
                                 log_subset=(3, 6))

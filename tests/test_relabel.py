@@ -13,10 +13,10 @@ from c_learning.relabel import GoalType
 pytestmark = pytest.mark.usefixtures('clear_gin')
 
 
-def sampled_batch(batch_size, obs_dim=3, goal_dim=3):
+def sampled_batch(batch_size, state_dim=3, goal_dim=3):
   """Rows whose every state is distinct: value = 1000*kind + 10*row + dim."""
   rows = np.arange(batch_size)[:, None] * 10.0
-  dims = np.arange(obs_dim)[None, :]
+  dims = np.arange(state_dim)[None, :]
 
   def states(kind):
     return (1000.0 * kind + rows + dims).astype(np.float32)
@@ -36,7 +36,7 @@ def test_goal_slice_resolves_and_rejects_bad_indices():
   assert relabel.GoalSlice(0, 3).resolve(6) == (0, 3)
   assert relabel.GoalSlice(3, None).resolve(6) == (3, 6)
   for start, end in [(0, 7), (-1, 3), (4, 4), (5, 2)]:
-    with pytest.raises(ValueError, match=r'obs_to_goal.start_index=.*obs_dim=6'):
+    with pytest.raises(ValueError, match=r'obs_to_goal.start_index=.*state_dim=6'):
       relabel.GoalSlice(start, end).resolve(6)
 
 
@@ -49,7 +49,7 @@ def test_obs_to_goal_reads_gin():
 def test_each_goal_type_takes_its_goal():
   batch_size = 20
   relabeler = relabel.GoalRelabeler(
-      relabel.GoalSlice(0, 3), obs_dim=3, relabel_orig_prob=0.1,
+      relabel.GoalSlice(0, 3), state_dim=3, relabel_orig_prob=0.1,
       relabel_next_prob=0.3, relabel_future_prob=0.2, relabel_last_prob=0.1)
   sampled = sampled_batch(batch_size)
   out = relabeler(sampled)
@@ -82,9 +82,9 @@ def test_each_goal_type_takes_its_goal():
 
 
 def test_goal_slice_selects_goal_dims():
-  relabeler = relabel.GoalRelabeler(relabel.GoalSlice(1, 3), obs_dim=4,
+  relabeler = relabel.GoalRelabeler(relabel.GoalSlice(1, 3), state_dim=4,
                                     relabel_next_prob=1.0)
-  out = relabeler(sampled_batch(4, obs_dim=4, goal_dim=2))
+  out = relabeler(sampled_batch(4, state_dim=4, goal_dim=2))
   np.testing.assert_array_equal(out.observation.numpy()[:, 4:],
                                 out.next_observation.numpy()[:, 1:3])
 

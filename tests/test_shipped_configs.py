@@ -5,6 +5,8 @@ import gin
 import pytest
 
 from c_learning import config
+from c_learning import envs
+from c_learning import registry
 
 TASK_CONFIGS = sorted(config.shipped_gin_files())
 
@@ -13,6 +15,7 @@ pytestmark = pytest.mark.usefixtures('clear_gin')
 
 @pytest.fixture(autouse=True)
 def train_eval_registered():
+  registry.register_configurables()
   importlib.import_module('c_learning.train_eval')  # the configurable train_eval.*
 
 
@@ -45,3 +48,18 @@ def test_fetch_reach_ships_the_c_learning_settings_measured_best():
   assert gin.query_parameter('goal_fn.relabel_future_prob') == 0.2
   assert gin.query_parameter('CLearningAgent.exact_hybrid') is True
   assert gin.query_parameter('CLearningAgent.normalize_observations') is True
+
+
+@pytest.mark.parametrize('setups', [['gin/setups/pixels.gin'],
+                                    ['gin/setups/her.gin', 'gin/setups/pixels.gin']],
+                         ids=['c_learning', 'her'])
+def test_the_pixels_setup_turns_a_state_task_into_a_pixel_one(setups):
+  config.parse(['sawyer_reach.gin'] + setups)
+  assert gin.query_parameter('train_eval.observations') == 'pixels'
+  assert gin.query_parameter('obs_to_goal.end_index') is None
+  assert gin.query_parameter('Td3HerAgent.normalize_observations') is False
+  # Its goal is the whole state, as a pixel task's must be: the envs build.
+  train_env, eval_env, _ = envs.load('sawyer_reach', observations='pixels')
+  assert train_env.observation_spec()['pixels'].shape == (48, 48, 3)
+  train_env.close()
+  eval_env.close()

@@ -142,6 +142,18 @@ def test_missing_gin_file_fails_with_the_shipped_names():
      r'collect_steps_per_iteration=1 must be a multiple of train_eval.num_parallel_envs=2'),
     (['goal_fn.relabel_next_prob = 0.5', 'goal_fn.relabel_future_prob = 0.0',
       'train_eval.iterations_per_call = 0'], r'iterations_per_call=0: must be an int >= 1'),
+    # A setting of one loop, chosen under another, would be silently ignored.
+    (['goal_fn.relabel_next_prob = 0.5', 'goal_fn.relabel_future_prob = 0.0',
+      'train_eval.loop = "plain"', 'train_eval.overlap_collection = True'],
+     r"^train_eval.overlap_collection=True has no effect with train_eval.loop='plain'"),
+    (['goal_fn.relabel_next_prob = 0.5', 'goal_fn.relabel_future_prob = 0.0',
+      'train_eval.loop = "offline"', 'train_eval.overlap_collection = False'],
+     r"^train_eval.overlap_collection=False has no effect with train_eval.loop='offline'"),
+    (['goal_fn.relabel_next_prob = 0.5', 'goal_fn.relabel_future_prob = 0.0',
+      'train_eval.loop = "offline"', 'train_eval.dataset = "c_learning/point_mass-random-v0"',
+      'train_eval.initial_collect_steps = 0', 'train_eval.collect_steps_per_iteration = 0',
+      'train_eval.checkpoint_replay_buffer = True'],
+     r"^train_eval.checkpoint_replay_buffer=True has no effect with train_eval.loop='offline'"),
 ])
 def test_bad_settings_fail_at_start_up(bindings, pattern, tmp_path):
   with pytest.raises(config.ConfigError, match=pattern):

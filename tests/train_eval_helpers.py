@@ -6,6 +6,7 @@ import gin
 import tensorflow as tf
 
 from c_learning import config
+from c_learning import registry
 from c_learning import train_eval
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -36,6 +37,7 @@ SMALL = [
 def run(root_dir, gin_files=(), bindings=()):
   """Parses like the command line does, then runs train_eval in this process."""
   gin.clear_config()
+  registry.register_configurables()
   config.parse([os.path.join(REPO, f) for f in gin_files], list(bindings))
   try:
     return train_eval.train_eval(str(root_dir))

@@ -1,4 +1,6 @@
 """The agent contract: a TFAgent that trains on relabeled batches and says which relabeling it accepts."""
+import dataclasses
+
 import tensorflow as tf
 from tf_agents.agents import tf_agent
 from tf_agents.utils import common
@@ -6,6 +8,7 @@ from tf_agents.utils import eager_utils
 
 from c_learning import config
 from c_learning import divergence
+from c_learning import encoders
 from c_learning.relabel import RelabeledTransition
 
 
@@ -28,13 +31,20 @@ class GoalConditionedAgent(tf_agent.TFAgent):
   debug_summaries=..., summarize_grads_and_vars=..., train_step_counter=...), which its
   @gin.configurable(denylist=config.AGENT_DENYLIST) keeps from gin; every other
   setting is a gin binding on the subclass itself. The loops draw its batches with
-  sample_batch and collect with collect_policy_with(copy of actor_network); its
-  losses are public methods, and its _train returns LossInfo(loss, extra=a
-  NamedTuple of named losses).
+  sample_batch; the plain loop collects with collect_policy, and the overlapped
+  loop, only for an agent with COLLECTS_WITH_ACTOR_SNAPSHOT, with
+  collect_policy_with(a copy of actor_network). Its losses are public methods
+  named *_loss, its _train returns LossInfo(loss, extra=a NamedTuple of named
+  losses), and its _loss the same losses without changing any variable.
   """
 
   # How error messages name the algorithm.
   ALGORITHM = 'This agent'
+  # Whether the overlapped loop can collect with a snapshot of the agent's
+  # actor: a subclass that sets it defines actor_network and collect_policy_with.
+  # An agent without one network to copy (a planner, say) leaves it False and
+  # runs in the plain loop (runner refuses train_eval.loop='overlapped').
+  COLLECTS_WITH_ACTOR_SNAPSHOT = False
 
   @classmethod
   def check_relabeling(cls, relabeler):
@@ -54,6 +64,30 @@ class GoalConditionedAgent(tf_agent.TFAgent):
     say) overrides this and its training_data_spec together.
     """
     return relabeler(replay_buffer.sample(batch_size))
+
+  @property
+  def actor_network(self):
+    """The network that collect_policy runs, which the overlapped loop copies; None without COLLECTS_WITH_ACTOR_SNAPSHOT."""
+    return None
+
+  def collect_policy_with(self, actor_network):
+    """The collect policy over `actor_network` (a copy of actor_network); defined with COLLECTS_WITH_ACTOR_SNAPSHOT."""
+    raise NotImplementedError(
+        f'{type(self).__name__} does not collect with a snapshot of an actor network '
+        '(COLLECTS_WITH_ACTOR_SNAPSHOT is False), so it has no collect_policy_with.')
+
+  @staticmethod
+  def _observation_network(build, observation_spec):
+    """build(input_spec) -> a network; for a pixel observation, built on features behind an encoder.
+
+    The networks stay the MLPs of state tasks: on a pixel task (c_learning.frames)
+    each gets its own FrameEncoder (c_learning.encoders, gin pixel_encoder.*).
+    """
+    settings = encoders.settings_for(observation_spec)
+    if settings is None:
+      return build(observation_spec)
+    inner = build(encoders.feature_spec(settings, observation_spec))
+    return encoders.encoded(inner, dataclasses.asdict(settings), observation_spec)
 
   def _check_experience(self, experience):
     if not isinstance(experience, RelabeledTransition):

@@ -203,9 +203,9 @@ class CLearningAgent(twin_critic_agent.TwinCriticAgent):
     cross-entropy weights are not renormalised). The two critics' losses add.
 
     Args:
-      observations: [B, obs_dim] concat(state, goal).
+      observations: [B, state_dim + goal_dim] concat(state, goal), or pixel observations.
       actions: [B, action_dim].
-      next_observations: [B, obs_dim] concat(next state, the same goal).
+      next_observations: the same for the next state, the same goal.
       goal_types: int32 [B] GoalType per row.
       next_actions: [B, action_dim] actions at the next state for the TD
         target; None samples them from the actor. Unused without TD targets.
@@ -256,7 +256,7 @@ class CLearningAgent(twin_critic_agent.TwinCriticAgent):
     C is the smaller of the two critics (min over twins).
 
     Args:
-      observations: [B, obs_dim] concat(state, goal).
+      observations: [B, state_dim + goal_dim] concat(state, goal), or pixel observations.
       training: whether the networks run in training mode.
       weights: optional per-row (or scalar) sample weights from train().
     """
@@ -281,7 +281,7 @@ class CLearningAgent(twin_critic_agent.TwinCriticAgent):
         self._critic_variables, self._critic_optimizer)
     actor_loss = self._minimize(
         lambda: self.actor_loss(experience.observation, weights=weights, training=True),
-        self._actor_network.trainable_variables, self._actor_optimizer)
+        self._actor_variables, self._actor_optimizer)
     return self._finish_train_step(
         CLearningLossInfo(critic_loss=critic_loss, actor_loss=actor_loss))
 

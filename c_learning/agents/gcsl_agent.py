@@ -79,6 +79,7 @@ class GcslAgent(base.GoalConditionedAgent):
   """
 
   ALGORITHM = 'GCSL'
+  COLLECTS_WITH_ACTOR_SNAPSHOT = True
 
   def __init__(self,
                time_step_spec,
@@ -97,7 +98,8 @@ class GcslAgent(base.GoalConditionedAgent):
     """Creates the agent.
 
     Args:
-      time_step_spec: TimeStep spec; its observation is concat(state, goal).
+      time_step_spec: TimeStep spec; its observation is concat(state, goal),
+        or a pixel observation (seen through a conv encoder, c_learning.encoders).
       action_spec: one bounded action spec: continuous (a tanh-Gaussian actor)
         or discrete (a categorical actor).
       gamma: the run's discount (train_eval.gamma); GCSL's loss does not use it.
@@ -129,11 +131,10 @@ class GcslAgent(base.GoalConditionedAgent):
     self._policy_specs = (time_step_spec, action_spec)
     observation_spec = time_step_spec.observation
     if horizon_input:
-      self._actor_network = HorizonActorNetwork(observation_spec, action_spec,
-                                                actor_fc_layers, max_horizon)
+      build = lambda spec: HorizonActorNetwork(spec, action_spec, actor_fc_layers, max_horizon)
     else:
-      self._actor_network = networks.build_actor_network(observation_spec, action_spec,
-                                                         actor_fc_layers)
+      build = lambda spec: networks.build_actor_network(spec, action_spec, actor_fc_layers)
+    self._actor_network = self._observation_network(build, observation_spec)
     self._actor_network.create_variables()
     self._actor_optimizer = tf.keras.optimizers.Adam(learning_rate=actor_learning_rate)
     self._build_extra_networks(time_step_spec, action_spec)

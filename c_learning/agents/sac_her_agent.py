@@ -138,9 +138,9 @@ class SacHerAgent(twin_critic_agent.TwinCriticAgent):
     mean of (Q_i(s, a) - y)^2 (weighted by `weights`), as in TF-Agents' SAC.
 
     Args:
-      observations: [B, obs_dim + goal_dim] concat(state, goal).
+      observations: [B, state_dim + goal_dim] concat(state, goal), or pixel observations.
       actions: [B, action_dim].
-      next_observations: [B, obs_dim + goal_dim] concat(next state, same goal).
+      next_observations: the same for the next state, the same goal.
       rewards: [B] the relabeled rewards (RelabeledTransition.reward).
       next_actions: [B, action_dim] actions a' at the next state; None samples
         them from the actor.
@@ -211,7 +211,7 @@ class SacHerAgent(twin_critic_agent.TwinCriticAgent):
         self._critic_variables, self._critic_optimizer)
     actor_loss = self._minimize(
         lambda: self.actor_loss(experience.observation, weights=weights, training=True),
-        self._actor_network.trainable_variables, self._actor_optimizer)
+        self._actor_variables, self._actor_optimizer)
     alpha_loss = self._minimize(
         lambda: self.alpha_loss(experience.observation, weights=weights, training=True),
         [self._log_alpha], self._alpha_optimizer)
@@ -225,8 +225,8 @@ class SacHerAgent(twin_critic_agent.TwinCriticAgent):
     """Returns the three losses on experience without changing any variable."""
     self._check_experience(experience)
     critic_loss = self.critic_loss(
-        experience.observation, experience.action,
-        experience.next_observation, weights=weights, training=training)
+        experience.observation, experience.action, experience.next_observation,
+        experience.reward, weights=weights, training=training)
     actor_loss = self.actor_loss(
         experience.observation, weights=weights, training=training)
     alpha_loss = self.alpha_loss(

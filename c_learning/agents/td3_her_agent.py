@@ -129,8 +129,9 @@ class Td3HerAgent(twin_critic_agent.TwinCriticAgent):
 
   def _build_actor_network(self, observation_spec, action_spec, fc_layers):
     """A deterministic actor (tanh, scaled to the action bounds) and its target copy."""
-    actor = self._normalized(ddpg_actor_network.ActorNetwork(observation_spec, action_spec,
-                                                             fc_layer_params=fc_layers))
+    actor = self._observation_network(
+        lambda spec: self._normalized(ddpg_actor_network.ActorNetwork(
+            spec, action_spec, fc_layer_params=fc_layers)), observation_spec)
     actor.create_variables()
     self._target_actor_network = actor.copy(name='TargetActorNetwork')
     self._target_actor_network.create_variables()
@@ -163,7 +164,7 @@ class Td3HerAgent(twin_critic_agent.TwinCriticAgent):
     """The target actor's actions at the next state, smoothed: plus clipped noise, within the bounds.
 
     Args:
-      next_observations: [B, obs_dim] concat(next state, goal).
+      next_observations: [B, state_dim + goal_dim] concat(next state, goal), or pixel observations.
       noise: [B, action_dim] the noise in half-ranges before clipping; None
         draws N(0, target_noise_std).
     """
@@ -189,9 +190,9 @@ class Td3HerAgent(twin_critic_agent.TwinCriticAgent):
     mean of (Q_i(s, a) - y)^2 (weighted by `weights`).
 
     Args:
-      observations: [B, obs_dim] concat(state, goal).
+      observations: [B, state_dim + goal_dim] concat(state, goal), or pixel observations.
       actions: [B, action_dim].
-      next_observations: [B, obs_dim] concat(next state, same goal).
+      next_observations: the same for the next state, the same goal.
       rewards: [B] the relabeled rewards (RelabeledTransition.reward).
       training: whether the networks run in training mode.
       weights: optional per-row (or scalar) sample weights from train().
@@ -242,7 +243,7 @@ class Td3HerAgent(twin_critic_agent.TwinCriticAgent):
         tf.equal(self.train_step_counter % self._actor_update_period, 0),
         lambda: self._minimize(
             lambda: self.actor_loss(experience.observation, weights=weights, training=True),
-            self._actor_network.trainable_variables, self._actor_optimizer),
+            self._actor_variables, self._actor_optimizer),
         lambda: self.actor_loss(experience.observation, weights=weights, training=True))
     return self._finish_train_step(Td3HerLossInfo(critic_loss=critic_loss,
                                                   actor_loss=actor_loss))

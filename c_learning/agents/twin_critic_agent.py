@@ -5,6 +5,8 @@ from tf_agents.specs import tensor_spec
 from tf_agents.utils import common
 
 from c_learning import config
+from c_learning import encoders
+from c_learning import frames
 from c_learning import networks
 from c_learning import normalization
 from c_learning.agents import base
@@ -17,6 +19,8 @@ class TwinCriticAgent(base.GoalConditionedAgent):
   the soft target updates, the policy and the gradient steps.
   """
 
+  COLLECTS_WITH_ACTOR_SNAPSHOT = True
+
   def __init__(self, time_step_spec, action_spec, actor_fc_layers, critic_fc_layers,
                actor_learning_rate, critic_learning_rate, target_update_tau,
                target_update_period, gradient_clipping, debug_summaries,
@@ -24,7 +28,9 @@ class TwinCriticAgent(base.GoalConditionedAgent):
     """Builds the networks, their Adam optimizers and the policy; subclasses validate their own settings first.
 
     Args:
-      time_step_spec: TimeStep spec; its observation is concat(state, goal).
+      time_step_spec: TimeStep spec; its observation is concat(state, goal),
+        or a pixel observation (c_learning.frames), which every network sees
+        through a conv encoder (c_learning.encoders).
       action_spec: a single BoundedTensorSpec of continuous actions.
       actor_fc_layers: hidden layer sizes of the tanh-Gaussian actor
         (c_learning.networks.build_actor_network).
@@ -46,14 +52,23 @@ class TwinCriticAgent(base.GoalConditionedAgent):
     """
     self._check_action_spec(action_spec)
     observation_spec = time_step_spec.observation
+    pixels = frames.is_pixel_spec(observation_spec)
+    if pixels and normalize_observations:
+      raise config.ConfigError(
+          f'{type(self).__name__}.normalize_observations=True normalises state observations; '
+          'a pixel task\'s frames are scaled to [0, 1] by its encoder: leave it False.')
+    # DrQ's scheme: the actor sees the first critic's encoder, copied each
+    # train step, and its own loss does not train it.
+    self._share_encoder = pixels and encoders.settings_for(observation_spec).share_actor_critic
     self._observation_stats = (
         normalization.RunningMeanStd(observation_spec.shape[0], name='observation_stats')
         if normalize_observations else None)
     # The specs of every policy over the actor (TFAgent sets its own only at the end).
     self._policy_specs = (time_step_spec, action_spec)
     actor_network = self._build_actor_network(observation_spec, action_spec, actor_fc_layers)
-    critic_network = self._normalized(networks.build_critic_network(
-        observation_spec, action_spec, critic_fc_layers))
+    critic_network = self._observation_network(
+        lambda spec: self._normalized(networks.build_critic_network(
+            spec, action_spec, critic_fc_layers)), observation_spec)
     self._target_update_tau = target_update_tau
     self._target_update_period = target_update_period
     self._actor_optimizer = tf.keras.optimizers.Adam(learning_rate=actor_learning_rate)
@@ -70,8 +85,10 @@ class TwinCriticAgent(base.GoalConditionedAgent):
       net.create_variables()
     self._actor_network = actor_network
     self._actor_network.create_variables()
-    # Targets start equal to the critics even if initialize() is never called.
+    # Targets start equal to the critics even if initialize() is never called,
+    # and a shared encoder starts as the critic's.
     self._copy_critics_to_targets()
+    self._share_critic_encoder()
     self._update_target = common.Periodically(
         self._soft_update_targets, target_update_period, 'update_targets')
 
@@ -94,7 +111,16 @@ class TwinCriticAgent(base.GoalConditionedAgent):
 
   def _build_actor_network(self, observation_spec, action_spec, fc_layers):
     """The actor: a tanh-Gaussian (c_learning.networks.build_actor_network) unless a subclass says otherwise."""
-    return self._normalized(networks.build_actor_network(observation_spec, action_spec, fc_layers))
+    return self._observation_network(
+        lambda spec: self._normalized(networks.build_actor_network(spec, action_spec, fc_layers)),
+        observation_spec)
+
+  @property
+  def _actor_variables(self):
+    """What the actor loss trains: the actor's variables, less the encoder it shares with the critic."""
+    if self._share_encoder:
+      return self._actor_network.inner.trainable_variables
+    return self._actor_network.trainable_variables
 
   def _normalized(self, net):
     """`net` behind the observation normaliser where the agent normalises observations, else `net`."""
@@ -158,8 +184,21 @@ class TwinCriticAgent(base.GoalConditionedAgent):
         for source, target in zip(self._critic_networks, self._target_critic_networks)])
 
   def _initialize(self):
-    """Copies the critics' weights into the target critics."""
+    """Copies the critics' weights into the target critics (and a shared encoder into the actor)."""
     self._copy_critics_to_targets()
+    self._share_critic_encoder()
+
+  def _share_critic_encoder(self):
+    """With a shared encoder, gives the actor the first critic's encoder weights (DrQ's scheme).
+
+    Done when a train step ends, so that outside a step (collecting,
+    evaluating, loss()) the actor always sees the critic's current encoder;
+    within a step the actor sees it as the step found it.
+    """
+    if self._share_encoder:
+      return common.soft_variables_update(self._critic_network_1.encoder.variables,
+                                          self._actor_network.encoder.variables, tau=1.0)
+    return tf.no_op()
 
   def _critic_outputs(self, critics, observations, actions, training):
     """Returns the output [B] of each network in critics, as a list."""
@@ -185,4 +224,5 @@ class TwinCriticAgent(base.GoalConditionedAgent):
     """Writes the losses and counts the step (base), then moves the targets."""
     loss_info = super()._finish_train_step(losses)
     self._update_target()
+    self._share_critic_encoder()
     return loss_info

@@ -119,8 +119,9 @@ class WgcslAgent(gcsl_agent.GcslAgent):
 
   def _build_extra_networks(self, time_step_spec, action_spec):
     # An MLP over (s ++ g, a) with one output, read as the value itself (not a logit).
-    self._critic_network = networks.build_critic_network(
-        time_step_spec.observation, action_spec, self._critic_fc_layers)
+    self._critic_network = self._observation_network(
+        lambda spec: networks.build_critic_network(spec, action_spec, self._critic_fc_layers),
+        time_step_spec.observation)
     self._target_critic_network = self._critic_network.copy(name='TargetCriticNetwork')
     for net in (self._critic_network, self._target_critic_network):
       net.create_variables()

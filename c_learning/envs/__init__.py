@@ -2,7 +2,9 @@
 
 A name is one of ENV_NAMES (the package's tasks, c_learning.envs.tasks) or
 'gym:<id>' for any registered gymnasium environment with a dict goal
-observation (c_learning.envs.gym_goal), e.g. 'gym:FetchReach-v4'.
+observation (c_learning.envs.gym_goal), e.g. 'gym:FetchReach-v4'. A task
+observes its state and goal, or with observations='pixels' camera frames and a
+goal frame beside them (c_learning.envs.pixels; PIXEL_ENV_NAMES have them).
 """
 import ctypes.util
 import os
@@ -13,6 +15,13 @@ import os
 if 'MUJOCO_GL' not in os.environ and ctypes.util.find_library('OSMesa'):
   os.environ['MUJOCO_GL'] = 'osmesa'
   os.environ.setdefault('PYOPENGL_PLATFORM', 'osmesa')
+if os.environ.get('MUJOCO_GL') == 'osmesa':
+  # Mesa's llvmpipe rasterises in threads of its own unless told not to. Beside
+  # TensorFlow's threads, making a new renderer's context current hung or
+  # crashed in about one test run in four (OSMesaMakeCurrent; 0 in 5 runs
+  # without them), and a 48x48 agent frame is faster on one thread (5.0 against
+  # 5.7 ms here; a 480x480 video frame slower, 115 against 80 ms).
+  os.environ.setdefault('LP_NUM_THREADS', '0')
 
 # pylint: disable=g-import-not-at-top,wrong-import-position
 import numpy as np
@@ -22,10 +31,13 @@ from tf_agents.environments import wrappers
 from c_learning import config
 from c_learning import relabel
 from c_learning.envs import gym_goal
+from c_learning.envs import pixels
 from c_learning.envs import spawned
 from c_learning.envs import tasks
 
 ENV_NAMES = sorted(tasks.TASKS)
+PIXEL_ENV_NAMES = sorted(name for name, spec in tasks.TASKS.items() if spec.has_pixels)
+OBSERVATIONS = ('state', 'pixels')
 
 
 def task_spec(env_name):
@@ -47,19 +59,29 @@ def eval_seed(seed):
   return derived if derived != seed else derived + 1
 
 
-def load_py_environment(env_name, seed=0):
-  """The named task as a time-limited PyEnvironment, goal not sliced (for controllers, tests)."""
+def load_py_environment(env_name, seed=0, observations='state'):
+  """The named task as a time-limited PyEnvironment, goal not sliced (for controllers, tests).
+
+  observations='pixels': with pixel observations (pixels.PixelObservations,
+  settings from gin's pixel_observations).
+  """
   spec = task_spec(env_name)
   _check_seed(seed)
+  if _observes_pixels(env_name, observations):
+    return pixel_py_environment(env_name, seed, pixels.pixel_observations())
   return spec.load(seed=int(seed))
 
 
-def load(env_name, goal_slice=None, seed=0, num_train_envs=1):
+def load(env_name, goal_slice=None, seed=0, num_train_envs=1, observations='state'):
   """Creates the train and eval environments of a goal-conditioned task.
 
   An observation is concat(state, goal_slice(goal)): the full state and the
   goal dimensions that obs_to_goal selects (task_spec(env_name).goal_slice
-  says which state dimensions those goals constrain).
+  says which state dimensions those goals constrain). With
+  observations='pixels' it is a dict of camera frames, a goal frame and the
+  whole concat(state, goal) (c_learning.envs.pixels; frame settings from gin's
+  pixel_observations); the goal is then a whole frame, so goal_slice must be
+  the whole goal.
 
   Args:
     env_name: one of ENV_NAMES, or 'gym:<id>'.
@@ -70,25 +92,31 @@ def load(env_name, goal_slice=None, seed=0, num_train_envs=1):
     num_train_envs: tasks the train env steps at once. One runs in this
       process; several run in processes of their own (SpawnedEnvironments),
       task i seeded with train_seed(seed, i).
+    observations: 'state' or 'pixels' (tasks in PIXEL_ENV_NAMES).
 
   Returns:
-    (train_env, eval_env, obs_dim): two TFPyEnvironments (the train env's batch
+    (train_env, eval_env, state_dim): two TFPyEnvironments (the train env's batch
     size is num_train_envs, the eval env's 1), and the state width.
   """
   if not (isinstance(num_train_envs, int) and num_train_envs >= 1):
     raise config.ConfigError(f'num_train_envs={num_train_envs!r}: must be an int >= 1.')
   _check_seed(seed)
-  eval_py_env = load_py_environment(env_name, eval_seed(seed))
-  obs_dim, keep = _observation_layout(task_spec(env_name), goal_slice)
+  spec = task_spec(env_name)
+  if _observes_pixels(env_name, observations):
+    _check_whole_goal(env_name, spec, goal_slice)
+    # Resolved here, so that every process renders with the same settings.
+    make_env, settings = pixel_py_environment, (pixels.pixel_observations(),)
+  else:
+    make_env, settings = filtered_py_environment, (_observation_layout(spec, goal_slice)[1],)
+  # The eval env first: an env that cannot be built fails here, in this process.
+  eval_py_env = make_env(env_name, eval_seed(seed), *settings)
   if num_train_envs == 1:
-    train_py_env = filtered_py_environment(env_name, seed, keep)
+    train_py_env = make_env(env_name, seed, *settings)
   else:
     train_py_env = spawned.SpawnedEnvironments(
-        filtered_py_environment,
-        [(env_name, train_seed(seed, i), keep) for i in range(num_train_envs)])
-  eval_py_env = wrappers.ObservationFilterWrapper(eval_py_env, keep)
+        make_env, [(env_name, train_seed(seed, i), *settings) for i in range(num_train_envs)])
   return (tf_py_environment.TFPyEnvironment(train_py_env),
-          tf_py_environment.TFPyEnvironment(eval_py_env), obs_dim)
+          tf_py_environment.TFPyEnvironment(eval_py_env), spec.state_dim)
 
 
 def train_seed(seed, index):
@@ -101,6 +129,36 @@ def train_seed(seed, index):
 def filtered_py_environment(env_name, seed, keep):
   """The named task with its observation cut to the indices `keep` (module level: workers call it)."""
   return wrappers.ObservationFilterWrapper(load_py_environment(env_name, seed), keep)
+
+
+def pixel_py_environment(env_name, seed, settings):
+  """The named task with pixel observations rendered as pixels.PixelSettings `settings` say (module level: workers call it)."""
+  _check_seed(seed)
+  return task_spec(env_name).pixel_load(seed=int(seed), settings=settings)
+
+
+def _observes_pixels(env_name, observations):
+  """Whether `observations` asks for pixels; raises ConfigError if it is neither kind or the task has no pixels."""
+  if observations not in OBSERVATIONS:
+    raise config.ConfigError(f'train_eval.observations={observations!r}: must be one of '
+                             f'{", ".join(repr(o) for o in OBSERVATIONS)}.')
+  if observations == 'pixels' and not task_spec(env_name).has_pixels:
+    raise config.ConfigError(f"train_eval.observations='pixels': {env_name} has no pixel "
+                             f'observations; the tasks that do: {", ".join(PIXEL_ENV_NAMES)}.')
+  return observations == 'pixels'
+
+
+def _check_whole_goal(env_name, spec, goal_slice):
+  """Raises ConfigError unless goal_slice (None: obs_to_goal's) is the task's whole goal."""
+  if goal_slice is None:
+    goal_slice = relabel.obs_to_goal()
+  start, end = goal_slice.resolve(spec.goal_dim)
+  if (start, end) != (0, spec.goal_dim):
+    raise config.ConfigError(
+        f'obs_to_goal.start_index={goal_slice.start_index}, obs_to_goal.end_index='
+        f'{goal_slice.end_index} select goal dimensions [{start}, {end}) of {env_name}, but '
+        "with train_eval.observations='pixels' the goal is a whole frame: leave obs_to_goal "
+        f'unbound (all {spec.goal_dim} dimensions).')
 
 
 def _check_seed(seed):
@@ -128,3 +186,13 @@ def physics_blowups(tf_env):
     return tf_env.pyenv.physics_blowups()
   # Wrappers forward attribute reads to the PyEnvironment that counts them.
   return sum(getattr(env, 'physics_blowups', 0) for env in tf_env.pyenv.envs)
+
+
+def episode_steps(tf_env):
+  """The episode length (its TimeLimit's) of a TFPyEnvironment of one task in this process."""
+  env = tf_env.pyenv.envs[0]
+  while not isinstance(env, wrappers.TimeLimit):
+    if not hasattr(env, 'wrapped_env'):
+      raise ValueError(f'{type(env).__name__} has no TimeLimit: its episode length is unknown.')
+    env = env.wrapped_env()
+  return env.duration

@@ -7,6 +7,10 @@ Every task's observation is concat(state, goal), float32, 6 + 6 wide:
 Reward is always 0 and no task terminates: the loaders' TimeLimit ends episodes.
 The goal marker in the scene is the object goal (the hand goal for reach).
 
+Pixel observations (c_learning.envs.pixels) come from agent_frame(), a small
+fast frame without the goal marker, and goal_frame(), the scene with the goal
+reached; render() is the full-quality frame for videos.
+
 `arm_goal_type` (push, drawer, window, faucet) picks the arm part of the goal:
 'goal' = the object goal, 'puck' = the object's initial position, 'random' =
 an independent sample from the object-goal distribution.
@@ -26,11 +30,34 @@ from c_learning.envs import gymnasium_adapter
 
 OBS_DIM = 6
 ARM_GOAL_TYPES = ('random', 'puck', 'goal')
+# The Sawyer's joints in metaworld's models: the arm's seven and the gripper's two.
+_ARM_JOINTS = tuple(f'right_j{i}' for i in range(7)) + ('r_close', 'l_close')
+_PUCK_JOINT = 'objjoint'  # the free joint of reach's and push's puck
 
 # metaworld raises ValueError once its step counter reaches max_path_length
 # (500). The TimeLimit wrapper ends our episodes; this keeps metaworld's own
 # limit out of reach for any episode length a user may choose.
 _NO_PATH_LIMIT = 2**62
+
+# Agent frames: a camera in front of the table looking down at it and back at
+# the robot, as RIG's (Nair et al. 2018). It frames x in [-0.2, 0.2], y in
+# [0.45, 0.95], z in [0, 0.35]: every task's goals, objects and hand starts.
+AGENT_CAMERA = dict(lookat=(0.0, 0.72, 0.12), distance=0.95, azimuth=-90.0,
+                    elevation=-60.0)
+# Left out of agent frames: at 48x48 they add little but cost most of the
+# render (OSMesa, 2 cores: 88 ms a 48x48 frame with them and multisampling,
+# 4.5-7 ms without; benchmarks/rendering.py).
+_AGENT_FRAME_FLAGS_OFF = (mujoco.mjtRndFlag.mjRND_SHADOW,
+                          mujoco.mjtRndFlag.mjRND_REFLECTION,
+                          mujoco.mjtRndFlag.mjRND_SKYBOX)
+# Posing the hand at its goal for goal_frame(): simulation steps (each of
+# frame_skip substeps) at most, the distance (m) to the goal that is there,
+# and the step (m) below which the hand has stopped short of it.
+_GOAL_POSE_STEPS = 100
+_GOAL_POSE_TOLERANCE = 1e-3
+_GOAL_POSE_SETTLED = 2e-5
+_GL_HELP = ('headless rendering needs MUJOCO_GL=osmesa with libOSMesa (apt-get install '
+            'libosmesa6) or MUJOCO_GL=egl')
 
 # MuJoCo counts these when the integrator goes unstable (and resets the data).
 _INSTABILITY_WARNINGS = (
@@ -47,6 +74,68 @@ def _check_arm_goal_type(binding, arm_goal_type, allowed=ARM_GOAL_TYPES):
                      f'{", ".join(repr(a) for a in allowed)}.')
 
 
+class _Renderer(mujoco.Renderer):
+  """A mujoco.Renderer whose close() frees its GL objects in its own GL context."""
+
+  def close(self):
+    # mujoco 3.3's close releases the GL context first and then deletes the
+    # MuJoCo context's GL objects in whichever context is current: another
+    # renderer's in this process (two tasks, or a task's two renderers),
+    # whose frames then turn to noise.
+    gl_context = getattr(self, '_gl_context', None)
+    mjr_context = getattr(self, '_mjr_context', None)
+    if gl_context is not None and mjr_context is not None:
+      gl_context.make_current()
+      mjr_context.free()
+    self._mjr_context = None  # also where __init__ failed before setting it
+    super().close()
+
+  def __del__(self):
+    # mujoco's __del__ closes: GL calls at whatever moment the garbage
+    # collector runs, possibly between another renderer's GL calls. A renderer
+    # is closed by its task's close(); one never closed keeps its context
+    # until the process ends.
+    pass
+
+
+def _free_camera(settings):
+  camera = mujoco.MjvCamera()
+  camera.type = mujoco.mjtCamera.mjCAMERA_FREE
+  camera.lookat[:] = settings['lookat']
+  camera.distance = settings['distance']
+  camera.azimuth = settings['azimuth']
+  camera.elevation = settings['elevation']
+  return camera
+
+
+def _agent_renderer(model, height, width):
+  """A renderer of fast frames: no shadows, reflections, skybox or multisampling.
+
+  Raises config.ConfigError where mujoco finds no OpenGL to render with.
+  """
+  quality = model.vis.quality
+  saved = quality.offsamples, quality.shadowsize
+  # The renderer sizes its buffers from these when it is made; the video
+  # renderer, made from the same model, keeps the model's values.
+  quality.offsamples, quality.shadowsize = 0, 0
+  try:
+    renderer = _Renderer(model, height, width)
+    for flag in _AGENT_FRAME_FLAGS_OFF:
+      renderer.scene.flags[flag] = 0
+    renderer.render()  # a first frame: a missing GL shows here, not mid-episode
+  except ValueError:
+    raise  # a frame larger than the model's offscreen buffer (mujoco says so)
+  except Exception as error:  # pylint: disable=broad-except
+    # mujoco raises FatalError, RuntimeError or a PyOpenGL error, by backend.
+    cause = str(error).strip().splitlines()[0] if str(error).strip() else ''
+    raise config.ConfigError(
+        f'pixel observations cannot render ({type(error).__name__}: {cause}); '
+        f'{_GL_HELP}.') from error
+  finally:
+    quality.offsamples, quality.shadowsize = saved
+  return renderer
+
+
 class SawyerTask(gymnasium.Env):
   """Base of the goal-conditioned Sawyer tasks: state, goals, blow-ups, rendering."""
 
@@ -61,6 +150,13 @@ class SawyerTask(gymnasium.Env):
     self.render_mode = 'rgb_array'
     self._render_size = (render_height, render_width)
     self._renderer = None
+    self._agent_renderers = {}  # (height, width) -> renderer of agent frames
+    self._agent_camera = _free_camera(AGENT_CAMERA)
+    # Agent frames draw no sites: the goal markers would give the goal away.
+    self._agent_option = mujoco.MjvOption()
+    self._agent_option.sitegroup[:] = 0
+    self._goal_data = None  # the copy of the simulation that goal_frame() poses
+    self._object_qpos = None  # its qpos indices that are not the arm's
     self._rng = np.random.default_rng(seed)
     self._mw = ALL_V3_ENVIRONMENTS_GOAL_OBSERVABLE[
         f'{self.METAWORLD_NAME}-goal-observable'](seed=seed)
@@ -171,23 +267,96 @@ class SawyerTask(gymnasium.Env):
     return sample_object_goal()
 
   def render(self):
-    """An HxWx3 uint8 frame (needs MUJOCO_GL=osmesa or egl when headless)."""
+    """An HxWx3 uint8 frame for videos, at full quality (needs MUJOCO_GL=osmesa or egl when headless)."""
     if self._renderer is None:
       height, width = self._render_size
-      self._renderer = mujoco.Renderer(self._mw.model, height, width)
-      self._camera = mujoco.MjvCamera()
-      self._camera.type = mujoco.mjtCamera.mjCAMERA_FREE
-      self._camera.lookat[:] = self.CAMERA['lookat']
-      self._camera.distance = self.CAMERA['distance']
-      self._camera.azimuth = self.CAMERA['azimuth']
-      self._camera.elevation = self.CAMERA['elevation']
+      self._renderer = _Renderer(self._mw.model, height, width)
+      self._camera = _free_camera(self.CAMERA)
     self._renderer.update_scene(self._mw.data, camera=self._camera)
     return self._renderer.render().copy()
 
-  def close(self):
+  def agent_frame(self, height=48, width=48):
+    """The scene now as an agent sees it: an HxWx3 uint8 frame from AGENT_CAMERA, fast, without goal markers."""
+    return self._agent_render(self._mw.data, height, width)
+
+  def goal_frame(self, height=48, width=48):
+    """An agent frame of the scene with the goal reached: the hand at arm_goal, the object at object_goal.
+
+    The scene is posed in a copy of the simulation, so the task's own state
+    is untouched. Where the arm goal is beyond the hand's reach (below the
+    lowest point the arm can be commanded to, say), the hand stops at the
+    nearest point it can reach.
+    """
+    return self._agent_render(self._goal_scene(), height, width)
+
+  def _agent_render(self, data, height, width):
+    renderer = self._agent_renderers.get((height, width))
+    if renderer is None:
+      renderer = _agent_renderer(self._mw.model, height, width)
+      self._agent_renderers[(height, width)] = renderer
+    renderer.update_scene(data, camera=self._agent_camera,
+                          scene_option=self._agent_option)
+    return renderer.render()
+
+  def _goal_scene(self):
+    """A copy of the simulation (MjData) with the hand at arm_goal and the object at object_goal."""
+    model, data = self._mw.model, self._mw.data
+    if self._goal_data is None:
+      self._goal_data = mujoco.MjData(model)
+      arm = [model.joint(name).qposadr[0] for name in _ARM_JOINTS]
+      self._object_qpos = np.setdiff1d(np.arange(model.nq), arm)
+    goal = self._goal_data
+    spec = mujoco.mjtState.mjSTATE_INTEGRATION
+    state = np.empty(mujoco.mj_stateSize(model, spec))
+    mujoco.mj_getState(model, data, state, spec)
+    mujoco.mj_setState(model, goal, state, spec)
+    # The hand follows the mocap as the arm's actions move it, within the
+    # box the actions are clipped to.
+    mocap = model.body_mocapid[model.body('mocap').id]
+    target = np.clip(self.arm_goal, self._mw.mocap_low, self._mw.mocap_high)
+    goal.mocap_pos[mocap] = target
+    goal.mocap_quat[mocap] = (1.0, 0.0, 1.0, 0.0)
+    # Without contacts the hand goes straight there, never caught on the
+    # object or pushing it (the object is put in place afterwards); a stiff
+    # weld pulls it there in tens of steps, not hundreds, and closer (the
+    # model's soft one leaves it a few mm low under gravity).
+    saved_flags, saved_solref = model.opt.disableflags, model.eq_solref.copy()
+    model.opt.disableflags = saved_flags | mujoco.mjtDisableBit.mjDSBL_CONTACT
+    model.eq_solref[:] = (2 * model.opt.timestep, 1.0)  # the stiffest MuJoCo integrates stably
+    try:
+      hand = goal.body('hand').xpos.copy()
+      for _ in range(_GOAL_POSE_STEPS):
+        mujoco.mj_step(model, goal, nstep=self._mw.frame_skip)
+        moved, hand = np.linalg.norm(goal.body('hand').xpos - hand), goal.body('hand').xpos.copy()
+        # There, or as near as the arm's joint limits let it come.
+        if np.linalg.norm(hand - target) < _GOAL_POSE_TOLERANCE or moved < _GOAL_POSE_SETTLED:
+          break
+    finally:
+      model.opt.disableflags, model.eq_solref[:] = saved_flags, saved_solref
+    # The objects fell or slid while contacts were off: back as they were, then at the goal.
+    goal.qpos[self._object_qpos] = data.qpos[self._object_qpos]
+    goal.qvel[:] = 0.0
+    self._place_object_at_goal(goal)
+    mujoco.mj_forward(model, goal)
+    return goal
+
+  def _place_object_at_goal(self, goal_data):
+    """Puts the puck (a free joint) at object_goal in `goal_data`, a copy of the simulation."""
+    # object_pos() is the puck's centre of mass; the joint holds its frame's origin.
+    offset = self.object_pos() - self._mw.data.joint(_PUCK_JOINT).qpos[:3]
+    goal_data.joint(_PUCK_JOINT).qpos[:3] = self.object_goal - offset
+    goal_data.joint(_PUCK_JOINT).qvel[:] = 0.0
+
+  def _close_renderers(self):
+    renderers = list(self._agent_renderers.values())
     if self._renderer is not None:
-      self._renderer.close()
-      self._renderer = None
+      renderers.append(self._renderer)
+    for renderer in renderers:
+      renderer.close()
+    self._agent_renderers, self._renderer = {}, None
+
+  def close(self):
+    self._close_renderers()
     self._mw.close()
 
 
@@ -285,9 +454,10 @@ class SawyerArticulated(SawyerTask):
   def _place_body(self):
     """Puts the object's body where the task wants it (before sampling)."""
 
-  def _sample_object_goal(self):
-    """Where the object is with its joint at a uniform value of GOAL_RANGE."""
-    return self._object_pos_at(self.JOINT, self._rng.uniform(*self.GOAL_RANGE))
+  def _sample_goal(self):
+    """(joint value, object position) of a goal: the joint at a uniform value of GOAL_RANGE."""
+    value = self._rng.uniform(*self.GOAL_RANGE)
+    return value, self._object_pos_at(self.JOINT, value)
 
   def _reset_articulated(self, seed, binding, arm_goal_type):
     _check_arm_goal_type(binding, arm_goal_type)
@@ -295,10 +465,15 @@ class SawyerArticulated(SawyerTask):
     self._place_body()
     self._set_joint(self.JOINT, self._rng.uniform(*self.INIT_RANGE))
     handle = self.object_pos()
-    self.object_goal = self._sample_object_goal()
-    self.arm_goal = self._arm_goal(arm_goal_type, handle, self._sample_object_goal)
+    # The joint value is kept for goal_frame(), which poses the object by it.
+    self._goal_joint, self.object_goal = self._sample_goal()
+    self.arm_goal = self._arm_goal(arm_goal_type, handle, lambda: self._sample_goal()[1])
     self._set_goal_marker(self.object_goal)
     return self._observation(), {}
+
+  def _place_object_at_goal(self, goal_data):
+    goal_data.joint(self.JOINT).qpos[0] = self._goal_joint
+    goal_data.joint(self.JOINT).qvel[0] = 0.0
 
 
 class SawyerDrawer(SawyerArticulated):
@@ -351,15 +526,18 @@ class SawyerWindow(SawyerArticulated):
     x = self._rng.uniform(*self.WINDOW_X)
     self._mw.model.body('window').pos = (x, *self.WINDOW_YZ)
 
-  def _sample_object_goal(self):
+  def _sample_goal(self):
     if self.reachable_goals:
-      return super()._sample_object_goal()
+      return super()._sample_goal()
     closed = self._object_pos_at(self.JOINT, 0.0)
     handle_offset = closed[0] - self._mw.model.body('window').pos[0]
     # A 2020 goal g asks for the slide g - window - 0.02; here that slide puts
     # the handle at window + offset + slide = g + offset - 0.02.
     goal_x = self._rng.uniform(*self.GOAL_X_2020) + handle_offset - self.HANDLE_OFFSET_2020
-    return np.array([goal_x, closed[1], closed[2]])
+    # The slide that puts the handle there, within the window's travel: an
+    # out-of-reach goal's frame shows the window as near to it as it goes.
+    slide = np.clip(goal_x - closed[0], *self._mw.model.joint(self.JOINT).range)
+    return slide, np.array([goal_x, closed[1], closed[2]])
 
   @gin.configurable(module='SawyerWindow', denylist=config.denylist('SawyerWindow.reset'))
   def reset(self, *, seed=None, options=None, arm_goal_type='random'):

@@ -1,5 +1,6 @@
 """One record per task: how to build it, how its observation is laid out, what success is."""
 import dataclasses
+import functools
 from typing import Callable, Optional, Tuple
 
 import numpy as np
@@ -8,6 +9,7 @@ from tf_agents.environments import py_environment
 from c_learning import relabel
 from c_learning.envs import cartpole
 from c_learning.envs import controllers
+from c_learning.envs import pixels
 from c_learning.envs import point_mass
 from c_learning.envs import sawyer
 
@@ -36,6 +38,14 @@ class TaskSpec:
   success_threshold: float = 0.05
   # A scripted policy of the full observation (concat(state, goal)) that solves the task.
   controller: Optional[Callable] = None
+  # (seed, pixels.PixelSettings) -> the task with pixel observations (a
+  # pixels.PixelObservations PyEnvironment); None: the task has no pixel version.
+  pixel_load: Optional[Callable[..., py_environment.PyEnvironment]] = None
+
+  @property
+  def has_pixels(self):
+    """Whether the task can observe pixels (envs.load's observations='pixels')."""
+    return self.pixel_load is not None
 
   def goal_slice(self, goal_dims=None):
     """The state dimensions that the goal dimensions `goal_dims` (a relabel.GoalSlice; None: all) constrain."""
@@ -55,8 +65,10 @@ class TaskSpec:
 
 
 def _sawyer(name, loader, controller, success_dims):
+  # Every Sawyer task renders agent and goal frames (SawyerTask.agent_frame, goal_frame).
   return TaskSpec(name, loader, state_dim=sawyer.OBS_DIM, goal_dim=sawyer.OBS_DIM,
-                  success_dims=success_dims, success_threshold=0.05, controller=controller)
+                  success_dims=success_dims, success_threshold=0.05, controller=controller,
+                  pixel_load=functools.partial(pixels.load, loader))
 
 
 # The package's own tasks. Success: the hand for reach, the object for the

@@ -262,9 +262,12 @@ def _can_render():
   return False
 
 
-@pytest.mark.skipif(not _can_render(),
-                    reason='headless rendering needs MUJOCO_GL=osmesa with '
-                    'libOSMesa (apt-get install libosmesa6) or MUJOCO_GL=egl')
+needs_rendering = pytest.mark.skipif(
+    not _can_render(), reason='headless rendering needs MUJOCO_GL=osmesa with libOSMesa '
+    '(apt-get install libosmesa6) or MUJOCO_GL=egl')
+
+
+@needs_rendering
 @pytest.mark.parametrize('env_name', ['sawyer_push', 'sawyer_faucet'])
 def test_render_returns_a_nonblank_rgb_frame(env_name):
   py_env = envs.load_py_environment(env_name)
