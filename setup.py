@@ -35,7 +35,10 @@ setuptools.setup(
     extras_require={
         # gymnasium goal environments beyond the package's own (env_name 'gym:FetchReach-v4').
         'robotics': ['gymnasium-robotics==1.4.2'],
-        'test': ['pytest', 'gymnasium-robotics==1.4.2'],
+        # DeepMind Control Suite tasks (env_name 'dmc:cartpole'); 1.0.28 is the last release that
+        # accepts metaworld's mujoco 3.3.0.
+        'dmc': ['dm-control==1.0.28'],
+        'test': ['pytest', 'gymnasium-robotics==1.4.2', 'dm-control==1.0.28'],
         # Kept for older install commands: videos and plots are now part of the package.
         'video': [],
     },

@@ -1,13 +1,15 @@
 """Rendering cost of pixel observations: ms per frame (agent vs video settings) and env steps/s (pixels vs state).
 
     python benchmarks/rendering.py [--frames=100] [--steps=500] [--tasks=sawyer_reach,sawyer_push]
+    python benchmarks/rendering.py --tasks=gym:FetchReach-v4,gym:FetchPush-v4
 
-For each task and frame size (48x48, 84x84) it times, on the agent camera:
-  agent  - SawyerTask.agent_frame(): no shadows, reflections, skybox or
+For each task (a Sawyer task or a gym: Fetch task) and frame size (48x48,
+84x84) it times, on the agent camera:
+  agent  - the task's agent_frame(): no shadows, reflections, skybox or
            multisampling, no sites (what pixel observations render);
   video  - the same frame with the model's full-quality settings (shadow map,
            4x multisampling, reflections, skybox), as render() draws videos;
-  goal   - SawyerTask.goal_frame(): posing the goal scene and an agent frame
+  goal   - the task's goal_frame(): posing the goal scene and an agent frame
            (once an episode).
 Then env steps/s with random actions, episode resets included: the state
 task's PyEnvironment and the pixel one (48x48 RGB, one frame). Prints a
@@ -23,7 +25,9 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from c_learning import envs  # pylint: disable=g-import-not-at-top,wrong-import-position
+from c_learning.envs import gym_pixels  # pylint: disable=g-import-not-at-top,wrong-import-position
 from c_learning.envs import pixels  # pylint: disable=g-import-not-at-top,wrong-import-position
+from c_learning.envs import rendering  # pylint: disable=g-import-not-at-top,wrong-import-position
 from c_learning.envs import sawyer  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 SIZES = (48, 84)
@@ -40,20 +44,31 @@ def _ms_per_call(function, calls):
   return 1e3 * (time.perf_counter() - started) / calls
 
 
+def _simulation(task):
+  """(model, data, agent camera settings) of a Sawyer task or a gym: Fetch task."""
+  if isinstance(task, sawyer.SawyerTask):
+    return task.metaworld_env.model, task.metaworld_env.data, sawyer.AGENT_CAMERA
+  fetch = task.unwrapped
+  return fetch.model, fetch.data, gym_pixels.camera_settings(fetch)
+
+
 def _video_settings_frame(task, size):
   """A function rendering the agent camera's view at `size` with the model's full-quality settings."""
-  renderer = sawyer._Renderer(task.metaworld_env.model, size, size)  # pylint: disable=protected-access
-  camera = sawyer._free_camera(sawyer.AGENT_CAMERA)  # pylint: disable=protected-access
+  model, data, camera_settings = _simulation(task)
+  renderer = rendering.Renderer(model, size, size)
+  camera = rendering.free_camera(camera_settings)
 
   def render():
-    renderer.update_scene(task.metaworld_env.data, camera=camera)
+    renderer.update_scene(data, camera=camera)
     return renderer.render()
   return render, renderer
 
 
 def frame_costs(env_name, frames):
   """{(size, kind): ms per frame} of one task; kind is 'agent', 'video' or 'goal'."""
-  task = envs.load_py_environment(env_name).gym_env
+  pixel_env = envs.task_spec(env_name).pixel_load(seed=0, settings=pixels.PixelSettings())
+  pixel_env.reset()  # a gym: task has its goal from its first reset
+  task = pixel_env.gym_env
   costs = {}
   for size in SIZES:
     costs[(size, 'agent')] = _ms_per_call(lambda: task.agent_frame(size, size), frames)
@@ -62,7 +77,7 @@ def frame_costs(env_name, frames):
     # The full-quality frame is 10-20x slower: fewer calls give the same precision.
     costs[(size, 'video')] = _ms_per_call(render, max(1, frames // 5))
     renderer.close()
-  task.close()
+  pixel_env.close()
   return costs
 
 

@@ -21,7 +21,7 @@ import numpy as np
 import tensorflow as tf
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from c_learning import envs  # pylint: disable=g-import-not-at-top
+from c_learning import build  # pylint: disable=g-import-not-at-top
 from c_learning import evaluate
 
 SATURATED = 0.95  # |action| / half range at or above which a tanh actor's gradient is < 10%
@@ -37,12 +37,12 @@ def rollouts(root_dir, num_episodes):
   """
   try:
     settings = evaluate.run_settings(root_dir, ())
-    train_env, eval_env, state_dim, goal_dims = evaluate.run_environments(settings)
+    task = build.load_task(settings)
   finally:
     gin.clear_config()
-  train_env.close()
+  task.train_env.close()
+  eval_env, state_dim, goal_slice = task.eval_env, task.state_dim, task.goal_slice
   try:
-    goal_slice = envs.task_spec(settings['env_name']).goal_slice(goal_dims)  # state dims
     policy, _ = evaluate.saved_policy(root_dir)
     spec = eval_env.action_spec()
     centre = (spec.maximum + spec.minimum) / 2.0

@@ -13,6 +13,11 @@ to the policy's: a noisy mixture. Episodes are the task's own (its goals, its le
 row's reward is the sparse 1[distance to goal < the task's success threshold] after the
 step. The dataset goes to $MINARI_DATASETS_PATH (or ~/.minari/datasets) under --dataset_id,
 or under --datasets_dir; train_eval.dataset names it (gin/setups/offline.gin).
+
+With train_eval.observations='pixels' (--gin_file=gin/setups/pixels.gin, or a --policy_from
+run that observed pixels) the dataset keeps each step's newest frame, the goal frame and the
+state (c_learning.datasets), at pixel_observations' frame size; a task of discrete actions
+gives a dataset of int actions (--noise_std does not apply to them).
 """
 import os
 import sys
@@ -26,11 +31,12 @@ import numpy as np
 import tensorflow as tf
 from tf_agents.trajectories import time_step as ts
 
+from c_learning import build
 from c_learning import config
 from c_learning import datasets
 from c_learning import envs
+from c_learning import frames
 from c_learning import legacy_config
-from c_learning import policy_export
 from c_learning import registry
 from c_learning import relabel
 from c_learning import train_eval
@@ -64,37 +70,37 @@ def collect(dataset_id, episodes, env_name=None, policy_from=None, random_prob=0
   registry.register_configurables()
   try:
     if policy_from:
-      legacy_config.parse_operative(os.path.join(os.path.expanduser(policy_from), 'operative.gin'),
-                                    gin_bindings)
+      operative = os.path.join(os.path.expanduser(policy_from), 'operative.gin')
+      if not os.path.isfile(operative):
+        raise CollectError(f'--policy_from={policy_from}: no operative.gin there; it must be '
+                           'a train_eval root_dir.')
+      legacy_config.parse_operative(operative, gin_bindings)
     else:
       config.parse(gin_files, gin_bindings)
-    configured_env = train_eval.configured_arguments()['env_name']
+    configured = train_eval.configured_arguments()
+    configured_env = configured['env_name']
     if policy_from and env_name and env_name != configured_env:
       raise CollectError(f'--env_name={env_name}: the policy of {policy_from} acts on '
                          f'{configured_env!r}.')
     env_name = env_name or configured_env
     with config.required_bindings_as_config_errors():
       keep = envs.observation_indices(env_name, relabel.obs_to_goal())
-      py_env = envs.load_py_environment(env_name, seed)
+      py_env = envs.load_py_environment(env_name, seed, configured['observations'])
     task = envs.task_spec(env_name)
     policy = _saved_policy(policy_from) if policy_from else None
-    # Traced once: called step by step, an untraced action costs about 10x more.
-    act = tf.function(policy.action, autograph=False) if policy else None
-    spec = py_env.action_spec()
-    bounds = (spec.minimum * np.ones(spec.shape), spec.maximum * np.ones(spec.shape))
-    rng = np.random.default_rng(seed)
+    actor = _Actor(policy, py_env.action_spec(), keep, np.random.default_rng(seed),
+                   random_prob, noise_std)
     collected = []
     started = time.time()
     for index in range(episodes):
-      collected.append(_episode(py_env, policy, act, keep, task, bounds, spec.dtype, rng,
-                                random_prob, noise_std))
+      collected.append(_episode(py_env, actor, task))
       if (index + 1) % max(1, episodes // 10) == 0:
         logging.info('%d/%d episodes (%.0f s)', index + 1, episodes, time.time() - started)
     py_env.close()
     algorithm = ('random' if policy is None else
                  f'policy of {policy_from} (random_prob {random_prob}, noise_std {noise_std})')
     return datasets.write(
-        dataset_id, collected, env_name, *bounds, algorithm_name=algorithm,
+        dataset_id, collected, env_name, *actor.bounds, algorithm_name=algorithm,
         description=f'{episodes} episodes of {env_name} by c_learning.collect (seed {seed}): '
                     f'{algorithm}.')
   finally:
@@ -120,37 +126,98 @@ def _check_arguments(episodes, random_prob, noise_std, seed, policy_from, gin_fi
 
 def _saved_policy(root_dir):
   """The policy that train_eval exported under root_dir."""
-  directory = policy_export.policy_dir(os.path.expanduser(root_dir))
-  if directory is None:
+  policy = build.saved_policy(root_dir)
+  if policy is None:
     raise CollectError(f'--policy_from={root_dir}: no exported policy there (train_eval '
                        'exports one with each checkpoint when train_eval.export_policy is set).')
-  return tf.saved_model.load(directory)
+  return policy
 
 
-def _episode(py_env, policy, act, keep, task, bounds, dtype, rng, random_prob, noise_std):
-  """One episode: (observations [T+1, D], actions [T, A], sparse rewards [T]); act is policy's traced action."""
-  low, high = bounds
-  time_step = py_env.reset()
-  policy_state = policy.get_initial_state(1) if policy else None
-  observations, actions, rewards = [time_step.observation], [], []
-  while not time_step.is_last():
-    if policy is None or rng.random() < random_prob:
-      action = rng.uniform(low, high)
+class _Actor:
+  """Chooses collect's actions: the policy's, with random ones and noise mixed in, or random ones."""
+
+  def __init__(self, policy, action_spec, keep, rng, random_prob, noise_std):
+    self._policy = policy
+    # Traced once: called step by step, an untraced action costs about 10x more.
+    self._act = tf.function(policy.action, autograph=False) if policy else None
+    self._keep = keep
+    self._rng = rng
+    self._random_prob = random_prob
+    self._noise_std = noise_std
+    self._dtype = action_spec.dtype
+    self._discrete = np.issubdtype(action_spec.dtype, np.integer)
+    if self._discrete and noise_std:
+      raise CollectError(f'--noise_std={noise_std}: the task\'s actions are discrete; '
+                         '--random_prob mixes random ones in.')
+    ones = np.ones(action_spec.shape, self._dtype if self._discrete else np.float64)
+    self.bounds = (action_spec.minimum * ones, action_spec.maximum * ones)
+    self._policy_state = None
+
+  def reset(self):
+    """Starts an episode (the policy's state, for a policy that keeps one)."""
+    self._policy_state = self._policy.get_initial_state(1) if self._policy else None
+
+  def __call__(self, time_step):
+    """The action for a py env's (unbatched) time step, in the env's dtype."""
+    low, high = self.bounds
+    if self._policy is None or self._rng.random() < self._random_prob:
+      action = (self._rng.integers(low, high + 1) if self._discrete
+                else self._rng.uniform(low, high))
     else:
-      batched = ts.TimeStep(
-          step_type=tf.constant([time_step.step_type]), reward=tf.constant([0.0]),
-          discount=tf.constant([1.0]),
-          observation=tf.constant(time_step.observation[keep][None], tf.float32))
-      action_step = act(batched, policy_state)
-      policy_state = action_step.state
+      action_step = self._act(self._batched(time_step), self._policy_state)
+      self._policy_state = action_step.state
       action = action_step.action.numpy()[0]
-      if noise_std:
-        action = np.clip(action + rng.normal(0.0, noise_std * (high - low)), low, high)
-    time_step = py_env.step(np.asarray(action, dtype))
-    observations.append(time_step.observation)
+      if self._noise_std:
+        action = np.clip(action + self._rng.normal(0.0, self._noise_std * (high - low)), low,
+                         high)
+    return np.asarray(action, self._dtype)
+
+  def _batched(self, time_step):
+    """The time step as the run's policy sees it: a batch of one, the state cut to its goal dimensions."""
+    observation = time_step.observation
+    if isinstance(observation, dict):  # pixels: the run's goal is whole, its state is all of it
+      observation = {key: tf.constant(value[None]) for key, value in observation.items()}
+    else:
+      observation = tf.constant(observation[self._keep][None], tf.float32)
+    return ts.TimeStep(step_type=tf.constant([time_step.step_type]), reward=tf.constant([0.0]),
+                       discount=tf.constant([1.0]), observation=observation)
+
+
+def _episode(py_env, actor, task):
+  """One episode: (observations [T+1, ...], actions [T, ...], sparse rewards [T]).
+
+  A pixel task's observations are a dict whose 'pixels' is each step's newest
+  frame only (datasets' format); its rewards come from its 'state'.
+  """
+  time_step = py_env.reset()
+  actor.reset()
+  observations, actions, rewards = [_recorded(time_step.observation)], [], []
+  while not time_step.is_last():
+    action = actor(time_step)
+    time_step = py_env.step(action)
+    observations.append(_recorded(time_step.observation))
     actions.append(action)
-    rewards.append(float(task.distance(time_step.observation) < task.success_threshold))
-  return np.asarray(observations, np.float32), np.asarray(actions, np.float32), rewards
+    rewards.append(float(build.reached(task, _state(time_step.observation))))
+  if isinstance(observations[0], dict):
+    observations = {key: np.stack([o[key] for o in observations]) for key in observations[0]}
+  else:
+    observations = np.asarray(observations, np.float32)
+  return observations, np.asarray(actions), rewards
+
+
+def _state(observation):
+  """A full observation, concat(state, goal): a pixel observation's 'state'."""
+  return observation[frames.STATE] if isinstance(observation, dict) else observation
+
+
+def _recorded(observation):
+  """What a dataset keeps of an observation: a pixel one's stack reduced to its newest frame."""
+  if not isinstance(observation, dict):
+    return observation
+  channels = observation[frames.GOAL_PIXELS].shape[-1]
+  return {frames.PIXELS: observation[frames.PIXELS][..., -channels:],
+          frames.GOAL_PIXELS: observation[frames.GOAL_PIXELS],
+          frames.STATE: observation[frames.STATE]}
 
 
 def main(_):

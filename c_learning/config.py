@@ -31,6 +31,7 @@ SET_BY = {
     'GoalDistanceMetrics.state_dim': 'the task (its state width)',
     'GoalDistanceMetrics.goal_slice': 'obs_to_goal.start_index and obs_to_goal.end_index',
     'GoalDistanceMetrics.prefix': 'train_eval (the summary tags Metrics/...)',
+    'GoalDistanceMetrics.success_norm': 'the task (its TaskSpec.success_norm)',
     'goal_fn.goal_slice': 'obs_to_goal.start_index and obs_to_goal.end_index',
     'goal_fn.state_dim': 'the task (its state width)',
     'threshold_reward.achieved_goal': 'the relabeler (the next state in the goal dimensions)',

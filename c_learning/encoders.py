@@ -144,7 +144,8 @@ class FrameEncoder(tf.keras.layers.Layer):
     for layer in self._torso:
       x = layer(x)
     x = tf.reshape(x, [-1, x.shape[1] * x.shape[2] * x.shape[3]])
-    features = tf.tanh(self._norm(self._projection(x)))
+    # float32 out, whatever the convs compute in (c_learning.precision).
+    features = tf.cast(tf.tanh(self._norm(self._projection(x))), tf.float32)
     if self._settings.include_state:
       features = tf.concat([features, tf.cast(observation[frames.STATE], tf.float32)], axis=-1)
     return features

@@ -2,23 +2,20 @@
 import gc
 import os
 import sys
+import types
 
 from absl import app
 from absl import flags
 import gin
 import tensorflow as tf
-from tf_agents.policies import greedy_policy
 from tf_agents.trajectories import trajectory
 
-from c_learning import agents
+from c_learning import build
 from c_learning import checkpoints
 from c_learning import config
-from c_learning import envs
 from c_learning import legacy_config
-from c_learning import metrics
 from c_learning import policy_export
 from c_learning import registry
-from c_learning import relabel
 from c_learning import train_eval
 from c_learning import video
 
@@ -58,31 +55,22 @@ def evaluate(root_dir, num_episodes=None, video_path=None, source='checkpoint', 
   _check_arguments(num_episodes, source, seed, video_fps, frame_stride)
   if video_path:
     video.check_writable(video_path)
-  opened = []
+  task = None
   try:
     settings = run_settings(root_dir, gin_bindings)
     if num_episodes is None:
-      num_episodes = settings['num_eval_episodes'] or 10
-    train_env, eval_env, state_dim, goal_dims = run_environments(settings, seed)
-    opened += [train_env, eval_env]
-    with config.required_bindings_as_config_errors():
-      task = envs.task_spec(settings['env_name'])
-      goal_slice = task.goal_slice(goal_dims)  # in state dimensions
-      threshold = settings['success_threshold']
-      distance = metrics.GoalDistanceMetrics(
-          state_dim, goal_slice, batch_size=1, buffer_size=num_episodes,
-          success_threshold=task.success_threshold if threshold is None else threshold,
-          log_subset=settings['log_subset'], prefix='Metrics')
-      relabeler = relabel.goal_fn(goal_slice, state_dim)  # the agents check their split
+      num_episodes = settings.num_eval_episodes or 10
+    task = build.load_task(settings, seed)
+    distance = build.distance_metrics(task, settings, batch_size=1, buffer_size=num_episodes)
     if source == 'checkpoint':
-      policy, train_step = _checkpoint_policy(root_dir, settings, eval_env, relabeler)
+      policy, train_step = _checkpoint_policy(root_dir, settings, task)
     else:
       policy, train_step = saved_policy(root_dir)
-    recorder = FrameRecorder(eval_env.pyenv.envs[0], frame_stride) if video_path else None
-    run_episodes(eval_env, policy, distance, num_episodes, recorder)
+    recorder = FrameRecorder(task.eval_env.pyenv.envs[0], frame_stride) if video_path else None
+    run_episodes(task.eval_env, policy, distance, num_episodes, recorder)
   finally:
-    for env in opened:  # frees the MuJoCo renderers and their GL contexts
-      env.close()
+    if task is not None:  # frees the MuJoCo renderers and their GL contexts
+      task.close()
     gin.clear_config()
   results = distance.result_dict()
   results['train_step'] = train_step
@@ -104,22 +92,8 @@ def _check_arguments(num_episodes, source, seed, video_fps, frame_stride):
     raise EvaluateError(f'--frame_stride={frame_stride}: must be a positive integer.')
 
 
-def run_environments(settings, seed=None):
-  """(train env, eval env, state width, goal dims) as train_eval builds them for the run's settings.
-
-  The eval env gives the eval goals of a run with random_seed=seed (None: the run's own).
-  """
-  with config.required_bindings_as_config_errors():
-    goal_dims = relabel.obs_to_goal()
-    train_env, eval_env, state_dim = envs.load(
-        settings['env_name'], goal_slice=goal_dims,
-        seed=settings['random_seed'] if seed is None else seed,
-        observations=settings['observations'])
-  return train_env, eval_env, state_dim, goal_dims
-
-
 def run_settings(root_dir, gin_bindings):
-  """Parses the run's operative.gin and `gin_bindings`; returns train_eval's arguments."""
+  """Parses the run's operative.gin and `gin_bindings`; returns train_eval's arguments as attributes."""
   path = os.path.join(root_dir, 'operative.gin')
   if not os.path.exists(path):
     raise EvaluateError(f'no operative.gin in {root_dir}: not a train_eval root_dir, '
@@ -128,10 +102,10 @@ def run_settings(root_dir, gin_bindings):
   registry.register_configurables()
   legacy_config.parse_operative(path, gin_bindings)
   # Defaults first: an operative.gin from an older version may lack newer arguments.
-  return train_eval.configured_arguments()
+  return types.SimpleNamespace(**train_eval.configured_arguments())
 
 
-def _checkpoint_policy(root_dir, settings, eval_env, relabeler):
+def _checkpoint_policy(root_dir, settings, task):
   """The greedy policy of the agent in the latest checkpoint, and its train step."""
   checkpoint_dir = os.path.join(root_dir, 'train', 'checkpoints')
   latest = tf.train.latest_checkpoint(checkpoint_dir)
@@ -143,12 +117,9 @@ def _checkpoint_policy(root_dir, settings, eval_env, relabeler):
     raise EvaluateError(f'the newest checkpoint, {latest}, does not read whole ({problem}); '
                         'the run\'s next start sets it aside and resumes from the one before.')
   global_step = tf.Variable(0, dtype=tf.int64, trainable=False, name='global_step')
-  with config.required_bindings_as_config_errors():
-    # The agent's own settings (its networks' sizes) come from operative.gin's
-    # bindings on its class, as they did in the run.
-    agent = agents.create(
-        settings['agent_name'], eval_env.time_step_spec(), eval_env.action_spec(),
-        relabeler=relabeler, gamma=settings['gamma'], train_step_counter=global_step)
+  # The agent's own settings (its networks' sizes) come from operative.gin's
+  # bindings on its class, as they did in the run.
+  agent = build.create_agent(settings, task, global_step)
   mismatch = None
   try:
     # Only the agent and the step: the replay buffer beside them is never read.
@@ -164,18 +135,17 @@ def _checkpoint_policy(root_dir, settings, eval_env, relabeler):
       gc.collect()
     raise EvaluateError(f'{latest} does not match the agent that operative.gin and '
                         f'--gin_bindings describe: {mismatch}')
-  return greedy_policy.GreedyPolicy(agent.policy), int(global_step.numpy())
+  return build.eval_policy(agent), int(global_step.numpy())
 
 
 def saved_policy(root_dir):
   """The policy that train_eval exported to root_dir/policy, and its train step."""
-  directory = policy_export.policy_dir(root_dir)
-  if directory is None:
+  policy = build.saved_policy(root_dir)
+  if policy is None:
     raise EvaluateError(
         f'no exported policy in {os.path.join(root_dir, policy_export.POLICY_DIRNAME)}: '
         'train_eval.export_policy saves one with each checkpoint; '
         '--source=checkpoint reads the checkpoint instead.')
-  policy = tf.saved_model.load(directory)
   return policy, int(policy.get_train_step().numpy())
 
 

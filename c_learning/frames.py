@@ -13,6 +13,7 @@ Episodes live in a ring of `max_episodes` slots per env beside the rows' ring;
 when the slots run out, the oldest episode leaves the buffer whole (its rows
 are no longer sampled), so no live row ever reads another episode's frames.
 """
+import numpy as np
 import tensorflow as tf
 
 PIXELS = 'pixels'
@@ -117,6 +118,31 @@ class EpisodeFrames(tf.Module):
         write_slots(self.episode_first_row.variable, row_id),
         self.episode_count.assign_add(tf.cast(starts, tf.int64)),
     ]
+
+  def load(self, episode_lengths, episode_frames, goal_frames):
+    """Stores whole episodes in an empty store of one env, their rows back to back from row 0.
+
+    Args:
+      episode_lengths: int [E], each episode's rows (transitions).
+      episode_frames: uint8 [N + E, H, W, C], each episode's T + 1 newest
+        frames (of s_0 .. s_T) back to back.
+      goal_frames: uint8 [E, H, W, C], each episode's goal frame.
+    """
+    lengths = np.asarray(episode_lengths, np.int64)
+    count, total = len(lengths), int(lengths.sum())
+    if count > self._max_episodes or len(episode_frames) != total + count:
+      raise ValueError(f'EpisodeFrames.load: {count} episodes of {total} rows with '
+                       f'{len(episode_frames)} frames; room for {self._max_episodes} episodes.')
+    first_rows = np.cumsum(lengths) - lengths
+    first_frames = first_rows + np.arange(count)  # where each episode's frame of s_0 is
+    # A row keeps its next observation's frame: every frame but the episodes' first.
+    row_frames = np.delete(np.asarray(episode_frames), first_frames, axis=0)
+    self.row_frames.variable[0, :total].assign(row_frames)
+    self.row_episode.variable[0, :total].assign(np.repeat(np.arange(count), lengths))
+    self.first_frames.variable[0, :count].assign(np.asarray(episode_frames)[first_frames])
+    self.goal_frames.variable[0, :count].assign(goal_frames)
+    self.episode_first_row.variable[0, :count].assign(first_rows)
+    self.episode_count.assign([count])
 
   def oldest_live_row(self, num_added):
     """Per env, the id of the oldest row whose episode still has its slot (int64 [B])."""

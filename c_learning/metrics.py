@@ -6,6 +6,8 @@ from tf_agents.metrics import tf_metric
 from c_learning import config
 from c_learning import frames
 
+# The distances a task's success may be measured in (TaskSpec.success_norm).
+SUCCESS_NORMS = ('l2', 'max')
 _STATISTICS = ('InitialDistance', 'FinalDistance', 'MinimumDistance',
                'DeltaDistance', 'SuccessRate', 'SparseReturn')
 
@@ -14,8 +16,11 @@ _STATISTICS = ('InitialDistance', 'FinalDistance', 'MinimumDistance',
 class GoalDistanceMetrics(tf_metric.TFMultiMetricStepMetric):
   """Initial, final, minimum and delta (initial - final) distance to the goal, success, sparse return.
 
-  Distances are Euclidean between obs_to_goal(state) and the goal in the
-  observation (a pixel observation's 'state', never its frames); success means final distance < success_threshold. SparseReturn
+  Distances are between obs_to_goal(state) and the goal in the observation (a
+  pixel observation's 'state', never its frames), in the task's success_norm:
+  'l2' Euclidean, 'max' the largest absolute difference of any dimension
+  (L-infinity; every statistic below, the subset's too, uses it); success
+  means final distance < success_threshold. SparseReturn
   is the episode's undiscounted return of the sparse reward 1[distance <
   success_threshold] over the states after each step (for 50-step episodes, 0
   to 50: the metric of the WGCSL paper's tables). With
@@ -26,7 +31,11 @@ class GoalDistanceMetrics(tf_metric.TFMultiMetricStepMetric):
 
   def __init__(self, state_dim, goal_slice, batch_size=1, buffer_size=10,
                success_threshold=0.05, log_subset=None, name='GoalDistance',
-               prefix='Metrics'):
+               prefix='Metrics', success_norm='l2'):
+    if success_norm not in SUCCESS_NORMS:
+      raise config.ConfigError(f'GoalDistanceMetrics.success_norm={success_norm!r}: must be one '
+                               f'of {", ".join(repr(n) for n in SUCCESS_NORMS)}.')
+    self._success_norm = success_norm
     start, end = goal_slice.resolve(state_dim)
     self._state_dim = state_dim
     self._goal_slice = goal_slice
@@ -64,8 +73,13 @@ class GoalDistanceMetrics(tf_metric.TFMultiMetricStepMetric):
       observation = observation[frames.STATE]
     state, goal = observation[:, :self._state_dim], observation[:, self._state_dim:]
     return tf.stack([
-        tf.norm(state[:, s0:s1] - goal[:, g0:g1], axis=-1)
+        self._norm(state[:, s0:s1] - goal[:, g0:g1])
         for (s0, s1), (g0, g1) in self._views], axis=1)
+
+  def _norm(self, difference):
+    if self._success_norm == 'max':
+      return tf.reduce_max(tf.abs(difference), axis=-1)
+    return tf.norm(difference, axis=-1)
 
   def call(self, trajectory):
     distance = self.distances(trajectory.observation)

@@ -4,11 +4,14 @@ import functools
 import gin
 import tensorflow as tf
 from tf_agents.agents.sac import sac_agent
+from tf_agents.agents.ddpg import actor_network as ddpg_actor_network
 from tf_agents.agents.sac import tanh_normal_projection_network
 from tf_agents.networks import actor_distribution_network
+from tf_agents.networks import categorical_projection_network
 from tf_agents.networks import network
 
 from c_learning import config
+from c_learning import precision
 
 
 @gin.configurable(denylist=config.denylist('ClassifierCriticNetwork'))
@@ -56,7 +59,8 @@ class ClassifierCriticNetwork(network.Network):
         for i, units in enumerate(fc_layer_params)
     ]
     self._logit_layer = tf.keras.layers.Dense(
-        1, kernel_initializer=last_kernel_initializer, name='logit')
+        1, kernel_initializer=last_kernel_initializer, name='logit',
+        dtype=precision.FLOAT32)
 
   def call(self, inputs, step_type=(), network_state=(), training=False):
     """Returns (logits [B], network_state)."""
@@ -70,19 +74,58 @@ class ClassifierCriticNetwork(network.Network):
     return tf.squeeze(logits, axis=-1), network_state
 
 
+class TanhNormalProjection(tanh_normal_projection_network.TanhNormalProjectionNetwork):
+  """TF-Agents' tanh-Gaussian head, in float32 whatever the layers before it compute in."""
+
+  # Its other arguments are left to TF-Agents' gin configurable, as a direct call would.
+  def __init__(self, sample_spec, std_transform=tf.exp):
+    with precision.computing_in('float32'):
+      super().__init__(sample_spec, std_transform=std_transform)
+
+  def call(self, inputs, outer_rank, training=False, mask=None):
+    return super().call(tf.cast(inputs, tf.float32), outer_rank, training=training, mask=mask)
+
+
+class CategoricalProjection(categorical_projection_network.CategoricalProjectionNetwork):
+  """TF-Agents' categorical head (discrete actions), in float32 whatever the layers before it compute in."""
+
+  # Its other arguments are left to TF-Agents' gin configurable, as a direct call would.
+  def __init__(self, sample_spec):
+    with precision.computing_in('float32'):
+      super().__init__(sample_spec)
+
+
+class DeterministicActorNetwork(ddpg_actor_network.ActorNetwork):
+  """TF-Agents' DDPG actor (an MLP, tanh, scaled to the bounds), its action layer float32 whatever the rest computes in."""
+
+  # Its other arguments are left to TF-Agents' gin configurable, as a direct call would.
+  # name: a copy's (Network.copy passes one); None leaves it to gin and TF-Agents' default.
+  def __init__(self, input_tensor_spec, output_tensor_spec, fc_layer_params=None, name=None):
+    named = {} if name is None else {'name': name}
+    super().__init__(input_tensor_spec, output_tensor_spec, fc_layer_params=fc_layer_params,
+                     **named)
+    action_layer = self._mlp_layers[-1]
+    if action_layer.dtype_policy.name != precision.FLOAT32:
+      self._mlp_layers[-1] = tf.keras.layers.Dense.from_config(
+          dict(action_layer.get_config(), dtype=precision.FLOAT32))
+
+
 def build_actor_network(observation_spec, action_spec,
                         fc_layer_params=(256, 256)):
-  """Returns the tanh-Gaussian actor: an ActorDistributionNetwork as in SAC."""
+  """Returns the actor: an ActorDistributionNetwork, tanh-Gaussian as in SAC (categorical for discrete actions)."""
   # The log-std clip to [-20, 2] keeps the Gaussian from collapsing or exploding
   # early in training; it is TF-Agents' SAC default.
-  projection = functools.partial(
-      tanh_normal_projection_network.TanhNormalProjectionNetwork,
-      std_transform=sac_agent.std_clip_transform)
+  projection = functools.partial(TanhNormalProjection,
+                                 std_transform=sac_agent.std_clip_transform)
   return actor_distribution_network.ActorDistributionNetwork(
       observation_spec,
       action_spec,
       fc_layer_params=fc_layer_params,
-      continuous_projection_net=projection)
+      continuous_projection_net=projection,
+      discrete_projection_net=CategoricalProjection,
+      # The hidden layers compute in the run's dtype (ActorDistributionNetwork
+      # would otherwise fix them to float32).
+      dtype=precision.layer_dtype())
 
 
 def build_critic_network(observation_spec, action_spec,

@@ -14,6 +14,8 @@ all of the actor's variables) apply the same statistics within a train step.
 import tensorflow as tf
 from tf_agents.networks import network
 
+from c_learning import precision
+
 # HER's constants: the smallest standard deviation divided by (a constant input
 # is centred, not blown up) and the clip of the normalised value.
 MIN_STD = 1e-2
@@ -54,7 +56,8 @@ class Normalize(tf.keras.layers.Layer):
   """(x - mean) / std clipped to [-CLIP, CLIP], with mean and std set from outside (`assign`)."""
 
   def __init__(self, width, name='Normalize'):
-    super().__init__(name=name)
+    # float32 statistics and output in mixed-precision runs too (c_learning.precision).
+    super().__init__(name=name, dtype=precision.FLOAT32)
     self.shift = self.add_weight(name='mean', shape=[width], initializer='zeros',
                                  trainable=False)
     self.scale = self.add_weight(name='std', shape=[width], initializer='ones',

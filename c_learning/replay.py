@@ -236,20 +236,24 @@ class GoalReplayBuffer(replay_buffer.ReplayBuffer):
         tf.stack([envs, ids.flat_values % self._max_length], axis=1), ends)]):
       return tf.constant(True)
 
-  def load_episodes(self, observations, actions, next_observations, episode_lengths):
+  def load_episodes(self, observations, actions, next_observations, episode_lengths,
+                    episode_frames=None, goal_frames=None):
     """Fills an empty one-environment buffer with whole episodes (a dataset), stored back to back.
 
     Args:
       observations, actions, next_observations: arrays [N, ...] of the
-        episodes' transitions in order (N = sum(episode_lengths)).
+        episodes' transitions in order (N = sum(episode_lengths)); a pixel
+        buffer's are the observations' states.
       episode_lengths: int array [E] of each episode's transitions.
+      episode_frames, goal_frames: a pixel buffer's frames (only its): each
+        episode's T + 1 newest frames back to back [N + E, H, W, C], and each
+        episode's goal frame [E, H, W, C] (frames.EpisodeFrames.load).
 
     Raises:
       ValueError: unless the buffer is empty, has one environment and room for N rows.
     """
-    if self._pixels:
-      raise config.ConfigError('Offline datasets of pixel observations are not supported yet: '
-                               'train from a dataset with state observations.')
+    if self._pixels != (episode_frames is not None):
+      raise ValueError('load_episodes takes episode frames for a pixel buffer, and only for one.')
     lengths = np.asarray(episode_lengths, np.int64)
     total = int(lengths.sum())
     if self._batch_size != 1 or int(self.num_frames()) != 0:
@@ -263,6 +267,8 @@ class GoalReplayBuffer(replay_buffer.ReplayBuffer):
                             (self._next_observations, next_observations),
                             (self._episode_end, ends)):
       storage.variable[0, :total].assign(tf.cast(values, storage.variable.dtype))
+    if self._pixels:
+      self._frames.load(lengths, episode_frames, goal_frames)
     self._episode_start.assign([total - int(lengths[-1])])
     self._num_added.assign([total])
 

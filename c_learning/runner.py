@@ -9,6 +9,7 @@ A SIGTERM or SIGINT stops the run after the traced call that is running, with
 a checkpoint and the policy saved (c_learning.stopping); a non-finite loss or
 weight stops it before anything non-finite is saved (c_learning.divergence).
 """
+import dataclasses
 import os
 import time
 import types
@@ -17,18 +18,19 @@ from absl import logging
 import tensorflow as tf
 from tf_agents.drivers import dynamic_episode_driver
 from tf_agents.metrics import tf_metrics
-from tf_agents.policies import greedy_policy
 from tf_agents.policies import random_tf_policy
 
 from c_learning import agents
+from c_learning import build
 from c_learning import checkpoints
 from c_learning import config
 from c_learning import datasets
 from c_learning import divergence
 from c_learning import envs
+from c_learning import frames
 from c_learning import loops
-from c_learning import metrics
 from c_learning import policy_export
+from c_learning import precision
 from c_learning import records
 from c_learning import relabel
 from c_learning import replay
@@ -52,7 +54,9 @@ class Runner:
     """The whole run; returns the last evaluation's metrics as a dict of name -> float."""
     settings = self._settings
     # Before anything is written: a second process on the folder stops here.
-    with run_lock.hold(self._root_dir), stopping.StopOnSignal() as self._stop:
+    precision.check(settings.compute_dtype)
+    with run_lock.hold(self._root_dir), stopping.StopOnSignal() as self._stop, \
+        precision.computing_in(settings.compute_dtype):
       seeding.seed_everything(settings.random_seed)
       self._build()
       self._restore()
@@ -83,11 +87,7 @@ class Runner:
     with config.required_bindings_as_config_errors():
       _check_settings(settings)
       self._build_task()
-      self._agent = agents.create(
-          settings.agent_name, self._train_env.time_step_spec(), self._train_env.action_spec(),
-          relabeler=self._relabeler, gamma=settings.gamma, train_step_counter=self._global_step,
-          debug_summaries=settings.debug_summaries,
-          summarize_grads_and_vars=settings.summarize_grads_and_vars)
+      self._agent = build.create_agent(settings, self._task, self._global_step)
       self._agent.initialize()
       self._dataset = self._read_dataset()
       rows = (self._dataset.size if self._dataset is not None
@@ -109,21 +109,10 @@ class Runner:
     self._records = records.Writer(self._root_dir)
 
   def _build_task(self):
-    """The train and eval envs, the goals' state dimensions and the relabeler."""
+    """The run's task: its envs, goal dimensions and relabeler."""
     settings = self._settings
-    goal_dims = relabel.obs_to_goal()
-    if settings.observations == 'pixels' and settings.dataset is not None:
-      raise config.ConfigError(
-          f"train_eval.dataset={settings.dataset!r} with train_eval.observations='pixels': "
-          'offline datasets of pixel observations are not supported yet.')
-    self._train_env, self._eval_env, self._state_dim = envs.load(
-        settings.env_name, goal_slice=goal_dims, seed=settings.random_seed,
-        num_train_envs=settings.num_parallel_envs, observations=settings.observations)
-    task = envs.task_spec(settings.env_name)
-    self._goal_slice = task.goal_slice(goal_dims)  # in state dimensions
-    self._success_threshold = (task.success_threshold if settings.success_threshold is None
-                               else settings.success_threshold)
-    self._relabeler = relabel.goal_fn(self._goal_slice, self._state_dim)
+    self._task = build.load_task(settings, num_train_envs=settings.num_parallel_envs)
+    self._train_env, self._eval_env = self._task.train_env, self._task.eval_env
 
   def _episode_slots(self, rows):
     """Episodes the replay keeps per env: enough for `rows` rows of whole episodes of the task's length.
@@ -133,20 +122,24 @@ class Runner:
     """
     if self._settings.observations != 'pixels':
       return None
+    if self._dataset is not None:
+      return len(self._dataset.episode_lengths)
     return rows // envs.episode_steps(self._eval_env) + 2
 
   def _read_dataset(self):
     """The offline dataset's transitions, observations cut to the run's goal dimensions; None online."""
     if self._settings.dataset is None:
       return None
-    task = envs.task_spec(self._settings.env_name)
+    task = self._task.spec
+    observation_spec = self._train_env.observation_spec()
+    frame_shape = (frames.frame_shape(observation_spec)[:3]
+                   if frames.is_pixel_spec(observation_spec) else None)
     transitions = datasets.read(self._settings.dataset, self._settings.env_name,
-                                task.state_dim + task.goal_dim,
-                                self._train_env.action_spec().shape[0])
+                                task.state_dim + task.goal_dim, self._train_env.action_spec(),
+                                frame_shape)
     keep = envs.observation_indices(self._settings.env_name, relabel.obs_to_goal())
-    return datasets.Transitions(transitions.observations[:, keep], transitions.actions,
-                                transitions.next_observations[:, keep],
-                                transitions.episode_lengths)
+    return dataclasses.replace(transitions, observations=transitions.observations[:, keep],
+                               next_observations=transitions.next_observations[:, keep])
 
   def _build_metrics(self):
     settings = self._settings
@@ -155,15 +148,10 @@ class Runner:
     self._train_metrics = [
         tf_metrics.NumberOfEpisodes(), self._env_steps,
         tf_metrics.AverageEpisodeLengthMetric(batch_size=self._train_env.batch_size),
-        self._distance_metrics(self._train_env.batch_size, buffer_size),
+        build.distance_metrics(self._task, settings, self._train_env.batch_size, buffer_size),
     ]
-    self._eval_distance = self._distance_metrics(self._eval_env.batch_size, buffer_size)
-
-  def _distance_metrics(self, batch_size, buffer_size):
-    return metrics.GoalDistanceMetrics(
-        self._state_dim, self._goal_slice, batch_size=batch_size, buffer_size=buffer_size,
-        success_threshold=self._success_threshold, log_subset=self._settings.log_subset,
-        prefix='Metrics')
+    self._eval_distance = build.distance_metrics(self._task, settings, self._eval_env.batch_size,
+                                                 buffer_size)
 
   # Restore: the newest checkpoint, then the parts that run from it.
 
@@ -190,7 +178,7 @@ class Runner:
     """The initial and eval drivers, the exporter and the loop, as traced functions."""
     settings = self._settings
     parts = loops.LoopParts(
-        self._agent, self._train_env, self._replay_buffer, self._relabeler,
+        self._agent, self._train_env, self._replay_buffer, self._task.relabeler,
         self._train_metrics, self._train_step_fn(), settings.batch_size,
         settings.collect_steps_per_iteration, settings.train_steps_per_iteration,
         settings.random_seed, settings.use_tf_functions)
@@ -201,7 +189,7 @@ class Runner:
       initial_policy = self._agent.collect_policy
     self._initial_policy_name = type(initial_policy).__name__
     initial_driver = parts.collect_driver(initial_policy, settings.initial_collect_steps)
-    eval_policy = greedy_policy.GreedyPolicy(self._agent.policy)
+    eval_policy = build.eval_policy(self._agent)
     eval_driver = dynamic_episode_driver.DynamicEpisodeDriver(
         self._eval_env, eval_policy, observers=[self._eval_distance],
         num_episodes=settings.num_eval_episodes)
@@ -237,7 +225,8 @@ class Runner:
     if self._dataset is not None:
       data = self._dataset
       self._replay_buffer.load_episodes(data.observations, data.actions,
-                                        data.next_observations, data.episode_lengths)
+                                        data.next_observations, data.episode_lengths,
+                                        data.frames, data.goal_frames)
       logging.info('Training offline on %s: %d transitions in %d episodes.',
                    self._settings.dataset, data.size, len(data.episode_lengths))
     elif self._replay_buffer.num_frames() == 0:

@@ -47,6 +47,7 @@ def train_eval(
     overlap_collection=None,
     iterations_per_call=8,
     xla_train_step=False,
+    compute_dtype='float32',
     batch_size=256,
     gamma=0.99,
     use_tf_functions=True,
@@ -107,7 +108,10 @@ def train_eval(
   in a process of its own (started with spawn; the gin config reaches them), and
   collect_steps_per_iteration counts the steps of all of them. xla_train_step
   compiles the agent's train step with XLA; its loss summaries are then written
-  from the step's outputs instead of inside it.
+  from the step's outputs instead of inside it. compute_dtype='bfloat16'
+  (gin/setups/bfloat16.gin) trains in mixed bfloat16: the networks' layers
+  multiply in bfloat16, variables, losses and outputs stay float32
+  (c_learning.precision); it pays only on CPUs with AVX512-BF16 or AMX.
 
   Checkpoints (train/checkpoints) hold the agent, the replay buffer (with
   checkpoint_replay_buffer, whose default None means True online; an offline run

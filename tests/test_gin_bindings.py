@@ -35,7 +35,7 @@ DISTINCTIVE = {
         'checkpoint_replay_buffer': False, 'max_future_steps': 20, 'future_offsets': 'uniform',
         'train_steps_per_iteration': 2, 'loop': 'plain',
         'iterations_per_call': 3,
-        'xla_train_step': True, 'batch_size': 16, 'gamma': 0.9, 'use_tf_functions': False,
+        'xla_train_step': True, 'compute_dtype': 'bfloat16', 'batch_size': 16, 'gamma': 0.9, 'use_tf_functions': False,
         'num_eval_episodes': 1, 'eval_interval': 2, 'success_threshold': 0.2,
         'log_subset': (1, 2), 'train_checkpoint_interval': 2, 'checkpoints_to_keep': 3,
         'export_policy': False,
@@ -99,6 +99,7 @@ DISTINCTIVE = {
     'SawyerDrawer.reset': {'arm_goal_type': 'goal'},
     'SawyerWindow.reset': {'arm_goal_type': 'puck'},
     'SawyerFaucet.reset': {'arm_goal_type': 'random'},
+    'dmc_task': {'actions': 'discrete', 'max_episode_steps': 13},
 }
 
 # (task, agent, the configurables whose distinctive values the run binds[, the
@@ -116,6 +117,7 @@ RUNS = [
     ('sawyer_window', None, ['load_sawyer_window', 'SawyerWindow.reset']),
     ('sawyer_faucet', None, ['load_sawyer_faucet', 'SawyerFaucet.reset']),
     ('goal_cartpole', None, ['load_goal_cartpole']),
+    ('dmc:cartpole', None, ['dmc_task']),
     ('sawyer_reach', 'c_learning', ['pixel_observations', 'pixel_encoder'],
      ["train_eval.observations = 'pixels'", 'load_sawyer_reach.max_episode_steps = 10']),
     ('point_mass', 'gcsl', ['GcslAgent'], REACHED_GOALS),

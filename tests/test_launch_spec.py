@@ -209,7 +209,7 @@ def test_yaml_and_python_specs_expand_alike(tmp_path):
 
 
 @pytest.mark.parametrize('raw, culprit', [
-    ({'tasks': ['sawyer_jump'], 'seeds': [1]}, "unknown task 'sawyer_jump'; allowed: fetch_push, fetch_reach, goal_cartpole, quickstart"),
+    ({'tasks': ['sawyer_jump'], 'seeds': [1]}, "unknown task 'sawyer_jump'; allowed: dmc_ball_in_cup, dmc_cartpole, dmc_finger"),
     ({'tasks': ['nowhere/missing.gin'], 'seeds': [1]}, "gin file 'nowhere/missing.gin': no such"),
     ({'tasks': ['sawyer_reach'], 'seeds': [1], 'seed': [2]}, 'unknown spec key(s) seed'),
     ({'tasks': ['sawyer_reach']}, 'the spec needs seeds'),

@@ -5,6 +5,7 @@ import tensorflow as tf
 from tf_agents.trajectories import trajectory
 from tf_agents.trajectories import time_step as ts
 
+from c_learning import config
 from c_learning import metrics
 from c_learning import relabel
 
@@ -78,3 +79,25 @@ def test_log_subset_outside_goal_fails():
   with pytest.raises(ValueError, match=r'train_eval.log_subset=\(3, 6\)'):
     metrics.GoalDistanceMetrics(state_dim=6, goal_slice=relabel.GoalSlice(0, 3),
                                 log_subset=(3, 6))
+
+
+def test_max_norm_measures_the_largest_difference_of_any_dimension():
+  # dm-control's success: every dimension within the threshold (L-infinity), here with a
+  # state of 3 whose goal is its first 2 dimensions; the subset uses the same norm.
+  metric = metrics.GoalDistanceMetrics(state_dim=3, goal_slice=relabel.GoalSlice(0, 2),
+                                       success_threshold=0.1, log_subset=(1, 2),
+                                       success_norm='max')
+  goal = [[0.0, 0.0]]
+  # Distances (max, L2 in brackets): 0.4 (0.5), then 0.09 (0.127): a success only in max.
+  for step_type, state in [(FIRST, [0.3, 0.4, 9.0]), (LAST, [0.09, 0.09, 9.0])]:
+    metric(step(step_type, [state], goal))
+  result = metric.result_dict()
+  assert result['InitialDistance'] == pytest.approx(0.4)
+  assert result['FinalDistance'] == pytest.approx(0.09)
+  assert result['SuccessRate'] == 1.0
+  assert result['SubsetInitialDistance'] == pytest.approx(0.4)
+
+
+def test_an_unknown_success_norm_is_a_config_error():
+  with pytest.raises(config.ConfigError, match='success_norm'):
+    metrics.GoalDistanceMetrics(state_dim=2, goal_slice=relabel.GoalSlice(), success_norm='l1')

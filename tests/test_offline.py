@@ -5,6 +5,7 @@ import os
 import gymnasium
 import numpy as np
 import pytest
+from tf_agents.specs import array_spec
 
 from c_learning import collect
 from c_learning import config
@@ -229,3 +230,39 @@ def test_a_dataset_without_checksums_is_still_read_and_its_step_count_checked(da
   with pytest.raises(config.ConfigError, match='its metadata counts 13 steps, its episodes '
                                                'hold 12'):
     datasets.read('c_learning/other-v0', 'point_mass', 4, 2)
+
+
+def _discrete_episodes(count=2, length=3, actions=4):
+  rng = np.random.default_rng(0)
+  return [(rng.random((length + 1, 4), np.float32), rng.integers(0, actions, length),
+           np.zeros(length)) for _ in range(count)]
+
+
+def test_a_dataset_of_discrete_actions_reads_back_for_a_task_of_as_many():
+  episodes = _discrete_episodes()
+  datasets.write('c_learning/discrete-v0', episodes, 'point_mass', 0, 3)
+  spec = array_spec.BoundedArraySpec((), np.int32, minimum=0, maximum=3)
+  data = datasets.read('c_learning/discrete-v0', 'point_mass', 4, spec)
+  np.testing.assert_array_equal(data.actions, np.concatenate([e[1] for e in episodes]))
+  assert np.issubdtype(data.actions.dtype, np.integer)
+  for other, message in [(array_spec.BoundedArraySpec((), np.int32, minimum=0, maximum=5),
+                          "its actions are 4 discrete values from 0; 'point_mass' takes 6 "
+                          'discrete values from 0'),
+                         (2, "its actions are 4 discrete values from 0; 'point_mass' takes "
+                             'floats of shape (2,)')]:
+    with pytest.raises(config.ConfigError) as error:
+      datasets.read('c_learning/discrete-v0', 'point_mass', 4, other)
+    assert message in str(error.value) and '\n' not in str(error.value)
+
+
+def test_a_dataset_of_float_actions_is_refused_by_a_task_of_discrete_ones():
+  datasets.write('c_learning/box-v0', _episodes(), 'point_mass', [-1, -1], [1, 1])
+  spec = array_spec.BoundedArraySpec((), np.int32, minimum=0, maximum=3)
+  with pytest.raises(config.ConfigError, match="its actions are floats of shape \\(2,\\); "
+                                               "'point_mass' takes 4 discrete values from 0"):
+    datasets.read('c_learning/box-v0', 'point_mass', 4, spec)
+
+
+def test_collect_from_a_folder_that_is_no_run_is_one_line(tmp_path):
+  with pytest.raises(collect.CollectError, match='--policy_from=.*: no operative.gin there'):
+    collect.collect('c_learning/bad-v0', episodes=1, policy_from=str(tmp_path))

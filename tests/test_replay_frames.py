@@ -182,3 +182,39 @@ def test_checkpoint_round_trip_restores_the_same_frames(tmp_path):
   tf.train.Checkpoint(buffer=restored).restore(path).assert_existing_objects_matched()
   a, b = buffer.sample(64), restored.sample(64)
   tf.nest.map_structure(np.testing.assert_array_equal, a, b)
+
+
+def _dataset_of(env, lengths):
+  """Episodes of FrameCountingEnv's pixels as a dataset holds them: (states [N, 4], next states, actions, frames, goal frames)."""
+  states, next_states, episode_frames, goal_frames = [], [], [], []
+  for episode, length in enumerate(lengths):
+    episode_states = np.array([[episode, t, episode, -1] for t in range(length + 1)], np.float32)
+    states.append(episode_states[:-1])
+    next_states.append(episode_states[1:])
+    frame = np.zeros((length + 1, SIZE, SIZE, 2), np.uint8)
+    frame[..., 0] = ((10 * episode + np.arange(length + 1)) % 256)[:, None, None]
+    frame[..., 1] = episode
+    episode_frames.append(frame)
+    goal_frames.append(np.full((SIZE, SIZE, 2), 255 - episode, np.uint8))
+  states = np.concatenate(states)
+  return (states, np.concatenate(next_states), np.zeros((len(states), 1), np.float32),
+          np.concatenate(episode_frames), np.stack(goal_frames))
+
+
+@pytest.mark.parametrize('stack', [1, 3])
+def test_loaded_episodes_sample_the_stacks_and_goals_of_collected_ones(stack):
+  env = FrameCountingEnv(episode_length=7, stack=stack)
+  lengths = [7, 3, 9, 1, 5]
+  states, next_states, actions, episode_frames, goal_frames = _dataset_of(env, lengths)
+  buffer = make_buffer(env, max_length=sum(lengths), max_episodes=len(lengths))
+  buffer.load_episodes(states, actions, next_states, lengths, episode_frames, goal_frames)
+  sample = buffer.sample(512)
+  check_sample(sample, stack)
+  assert len(set(np.asarray(sample.observation[frames.STATE][:, 0]).astype(int))) == 5
+
+
+def test_a_pixel_buffer_loads_frames_and_only_a_pixel_buffer_does():
+  env = FrameCountingEnv(episode_length=4, stack=1)
+  states, next_states, actions, episode_frames, goal_frames = _dataset_of(env, [4])
+  with pytest.raises(ValueError, match='takes episode frames for a pixel buffer'):
+    make_buffer(env, max_length=4).load_episodes(states, actions, next_states, [4])

@@ -45,6 +45,9 @@ class GoalConditionedAgent(tf_agent.TFAgent):
   # An agent without one network to copy (a planner, say) leaves it False and
   # runs in the plain loop (runner refuses train_eval.loop='overlapped').
   COLLECTS_WITH_ACTOR_SNAPSHOT = False
+  # The action specs the agent acts in: 'continuous' (one bounded float spec)
+  # and/or 'discrete' (one bounded int spec of shape (), n actions).
+  ACTION_KINDS = ('continuous',)
 
   @classmethod
   def check_relabeling(cls, relabeler):

@@ -80,6 +80,7 @@ class GcslAgent(base.GoalConditionedAgent):
 
   ALGORITHM = 'GCSL'
   COLLECTS_WITH_ACTOR_SNAPSHOT = True
+  ACTION_KINDS = ('continuous', 'discrete')  # a tanh-Gaussian or a categorical actor
 
   def __init__(self,
                time_step_spec,

@@ -16,11 +16,11 @@ from typing import NamedTuple
 import gin
 import tensorflow as tf
 from tf_agents.agents import tf_agent
-from tf_agents.agents.ddpg import actor_network as ddpg_actor_network
 from tf_agents.utils import common
 
 from c_learning import config
 from c_learning import exploration
+from c_learning import networks
 from c_learning.agents import twin_critic_agent
 
 
@@ -130,7 +130,7 @@ class Td3HerAgent(twin_critic_agent.TwinCriticAgent):
   def _build_actor_network(self, observation_spec, action_spec, fc_layers):
     """A deterministic actor (tanh, scaled to the action bounds) and its target copy."""
     actor = self._observation_network(
-        lambda spec: self._normalized(ddpg_actor_network.ActorNetwork(
+        lambda spec: self._normalized(networks.DeterministicActorNetwork(
             spec, action_spec, fc_layer_params=fc_layers)), observation_spec)
     actor.create_variables()
     self._target_actor_network = actor.copy(name='TargetActorNetwork')

@@ -38,6 +38,7 @@ class WgcslAgent(gcsl_agent.GcslAgent):
   """WGCSL: GCSL's actor, a Q-function with a soft-updated target, and per-row weights (see the module)."""
 
   ALGORITHM = 'WGCSL'
+  ACTION_KINDS = ('continuous',)  # its Q-function takes continuous actions
 
   def __init__(self,
                time_step_spec,

@@ -1,10 +1,13 @@
 """Goal-conditioned environments by name: `load(env_name)` builds the train and eval envs.
 
-A name is one of ENV_NAMES (the package's tasks, c_learning.envs.tasks) or
+A name is one of ENV_NAMES (the package's tasks, c_learning.envs.tasks),
 'gym:<id>' for any registered gymnasium environment with a dict goal
-observation (c_learning.envs.gym_goal), e.g. 'gym:FetchReach-v4'. A task
+observation (c_learning.envs.gym_goal), e.g. 'gym:FetchReach-v4', or
+'dmc:<domain>' for a DeepMind Control Suite domain (c_learning.envs.dmc),
+e.g. 'dmc:cartpole'. A task
 observes its state and goal, or with observations='pixels' camera frames and a
-goal frame beside them (c_learning.envs.pixels; PIXEL_ENV_NAMES have them).
+goal frame beside them (c_learning.envs.pixels; PIXEL_ENV_NAMES, the Fetch tasks
+and the dm-control domains have them).
 """
 import ctypes.util
 import os
@@ -30,6 +33,7 @@ from tf_agents.environments import wrappers
 
 from c_learning import config
 from c_learning import relabel
+from c_learning.envs import dmc
 from c_learning.envs import gym_goal
 from c_learning.envs import pixels
 from c_learning.envs import spawned
@@ -41,14 +45,16 @@ OBSERVATIONS = ('state', 'pixels')
 
 
 def task_spec(env_name):
-  """The TaskSpec of `env_name`: one of ENV_NAMES, or 'gym:<id>'."""
+  """The TaskSpec of `env_name`: one of ENV_NAMES, 'gym:<id>' or 'dmc:<domain>'."""
   if env_name in tasks.TASKS:
     return tasks.TASKS[env_name]
   if isinstance(env_name, str) and env_name.startswith(gym_goal.PREFIX):
     return gym_goal.task_spec(env_name)
+  if isinstance(env_name, str) and env_name.startswith(dmc.PREFIX):
+    return dmc.task_spec(env_name)
   raise config.ConfigError(f'Unknown env_name {env_name!r}; valid names: '
-                           f'{", ".join(ENV_NAMES)}, or gym:<id> for a gymnasium goal '
-                           'environment.')
+                           f'{", ".join(ENV_NAMES)}, gym:<id> for a gymnasium goal '
+                           f'environment, or dmc:<domain> ({", ".join(dmc.DOMAIN_NAMES)}).')
 
 
 def eval_seed(seed):
@@ -92,7 +98,8 @@ def load(env_name, goal_slice=None, seed=0, num_train_envs=1, observations='stat
     num_train_envs: tasks the train env steps at once. One runs in this
       process; several run in processes of their own (SpawnedEnvironments),
       task i seeded with train_seed(seed, i).
-    observations: 'state' or 'pixels' (tasks in PIXEL_ENV_NAMES).
+    observations: 'state' or 'pixels' (tasks in PIXEL_ENV_NAMES, the Fetch
+      tasks of gym_goal.PIXEL_IDS and every dmc: domain).
 
   Returns:
     (train_env, eval_env, state_dim): two TFPyEnvironments (the train env's batch
@@ -143,8 +150,11 @@ def _observes_pixels(env_name, observations):
     raise config.ConfigError(f'train_eval.observations={observations!r}: must be one of '
                              f'{", ".join(repr(o) for o in OBSERVATIONS)}.')
   if observations == 'pixels' and not task_spec(env_name).has_pixels:
+    gym_ids = ', '.join(gym_goal.PREFIX + env_id for env_id in gym_goal.PIXEL_IDS)
     raise config.ConfigError(f"train_eval.observations='pixels': {env_name} has no pixel "
-                             f'observations; the tasks that do: {", ".join(PIXEL_ENV_NAMES)}.')
+                             f'observations; the tasks that do: {", ".join(PIXEL_ENV_NAMES)}, '
+                             f'{gym_ids} (each also as its Dense variant) and every '
+                             f'{dmc.PREFIX}<domain>.')
   return observations == 'pixels'
 
 

@@ -26,8 +26,18 @@ def _box_spec(space, name, bounded):
       maximum=space.high.astype(np.float32), name=name)
 
 
+def _action_spec(space):
+  """The action spec of a Box (float32, bounded) or a Discrete space (an int32 scalar in [0, n))."""
+  if isinstance(space, gymnasium.spaces.Discrete):
+    if int(space.start) != 0:
+      raise ValueError(f'a Discrete action space must start at 0, got {space!r}.')
+    return array_spec.BoundedArraySpec((), np.int32, minimum=0, maximum=int(space.n) - 1,
+                                       name='action')
+  return _box_spec(space, 'action', bounded=True)
+
+
 class GymnasiumPyEnvironment(py_environment.PyEnvironment):
-  """Steps a gymnasium env with Box observations and actions as a PyEnvironment.
+  """Steps a gymnasium env with Box observations and Box or Discrete actions as a PyEnvironment.
 
   The episode ends (LAST) on `terminated` with discount 0 and on `truncated`
   with discount 1. A physics blow-up (a non-finite observation or reward, or
@@ -46,7 +56,8 @@ class GymnasiumPyEnvironment(py_environment.PyEnvironment):
     # would also break tf_agents' ObservationFilterWrapper, which reshapes it.
     self._observation_spec = _box_spec(
         gym_env.observation_space, 'observation', bounded=False)
-    self._action_spec = _box_spec(gym_env.action_space, 'action', bounded=True)
+    self._action_spec = _action_spec(gym_env.action_space)
+    self._discrete = isinstance(gym_env.action_space, gymnasium.spaces.Discrete)
     self._last_observation = None
     self.physics_blowups = 0
 
@@ -79,7 +90,8 @@ class GymnasiumPyEnvironment(py_environment.PyEnvironment):
                     self.physics_blowups)
 
   def _step(self, action):
-    action = np.asarray(action, np.float32)
+    # A discrete action is an index into the env's table of actions.
+    action = int(action) if self._discrete else np.asarray(action, np.float32)
     observation, reward, terminated, truncated, info = self._gym_env.step(
         action)
     observation = np.asarray(observation, np.float32)

@@ -27,6 +27,7 @@ import numpy as np
 
 from c_learning import config
 from c_learning.envs import gymnasium_adapter
+from c_learning.envs import rendering
 
 OBS_DIM = 6
 ARM_GOAL_TYPES = ('random', 'puck', 'goal')
@@ -44,20 +45,12 @@ _NO_PATH_LIMIT = 2**62
 # [0.45, 0.95], z in [0, 0.35]: every task's goals, objects and hand starts.
 AGENT_CAMERA = dict(lookat=(0.0, 0.72, 0.12), distance=0.95, azimuth=-90.0,
                     elevation=-60.0)
-# Left out of agent frames: at 48x48 they add little but cost most of the
-# render (OSMesa, 2 cores: 88 ms a 48x48 frame with them and multisampling,
-# 4.5-7 ms without; benchmarks/rendering.py).
-_AGENT_FRAME_FLAGS_OFF = (mujoco.mjtRndFlag.mjRND_SHADOW,
-                          mujoco.mjtRndFlag.mjRND_REFLECTION,
-                          mujoco.mjtRndFlag.mjRND_SKYBOX)
 # Posing the hand at its goal for goal_frame(): simulation steps (each of
 # frame_skip substeps) at most, the distance (m) to the goal that is there,
 # and the step (m) below which the hand has stopped short of it.
 _GOAL_POSE_STEPS = 100
 _GOAL_POSE_TOLERANCE = 1e-3
 _GOAL_POSE_SETTLED = 2e-5
-_GL_HELP = ('headless rendering needs MUJOCO_GL=osmesa with libOSMesa (apt-get install '
-            'libosmesa6) or MUJOCO_GL=egl')
 
 # MuJoCo counts these when the integrator goes unstable (and resets the data).
 _INSTABILITY_WARNINGS = (
@@ -74,68 +67,6 @@ def _check_arm_goal_type(binding, arm_goal_type, allowed=ARM_GOAL_TYPES):
                      f'{", ".join(repr(a) for a in allowed)}.')
 
 
-class _Renderer(mujoco.Renderer):
-  """A mujoco.Renderer whose close() frees its GL objects in its own GL context."""
-
-  def close(self):
-    # mujoco 3.3's close releases the GL context first and then deletes the
-    # MuJoCo context's GL objects in whichever context is current: another
-    # renderer's in this process (two tasks, or a task's two renderers),
-    # whose frames then turn to noise.
-    gl_context = getattr(self, '_gl_context', None)
-    mjr_context = getattr(self, '_mjr_context', None)
-    if gl_context is not None and mjr_context is not None:
-      gl_context.make_current()
-      mjr_context.free()
-    self._mjr_context = None  # also where __init__ failed before setting it
-    super().close()
-
-  def __del__(self):
-    # mujoco's __del__ closes: GL calls at whatever moment the garbage
-    # collector runs, possibly between another renderer's GL calls. A renderer
-    # is closed by its task's close(); one never closed keeps its context
-    # until the process ends.
-    pass
-
-
-def _free_camera(settings):
-  camera = mujoco.MjvCamera()
-  camera.type = mujoco.mjtCamera.mjCAMERA_FREE
-  camera.lookat[:] = settings['lookat']
-  camera.distance = settings['distance']
-  camera.azimuth = settings['azimuth']
-  camera.elevation = settings['elevation']
-  return camera
-
-
-def _agent_renderer(model, height, width):
-  """A renderer of fast frames: no shadows, reflections, skybox or multisampling.
-
-  Raises config.ConfigError where mujoco finds no OpenGL to render with.
-  """
-  quality = model.vis.quality
-  saved = quality.offsamples, quality.shadowsize
-  # The renderer sizes its buffers from these when it is made; the video
-  # renderer, made from the same model, keeps the model's values.
-  quality.offsamples, quality.shadowsize = 0, 0
-  try:
-    renderer = _Renderer(model, height, width)
-    for flag in _AGENT_FRAME_FLAGS_OFF:
-      renderer.scene.flags[flag] = 0
-    renderer.render()  # a first frame: a missing GL shows here, not mid-episode
-  except ValueError:
-    raise  # a frame larger than the model's offscreen buffer (mujoco says so)
-  except Exception as error:  # pylint: disable=broad-except
-    # mujoco raises FatalError, RuntimeError or a PyOpenGL error, by backend.
-    cause = str(error).strip().splitlines()[0] if str(error).strip() else ''
-    raise config.ConfigError(
-        f'pixel observations cannot render ({type(error).__name__}: {cause}); '
-        f'{_GL_HELP}.') from error
-  finally:
-    quality.offsamples, quality.shadowsize = saved
-  return renderer
-
-
 class SawyerTask(gymnasium.Env):
   """Base of the goal-conditioned Sawyer tasks: state, goals, blow-ups, rendering."""
 
@@ -149,9 +80,8 @@ class SawyerTask(gymnasium.Env):
   def __init__(self, seed=0, render_height=240, render_width=320):
     self.render_mode = 'rgb_array'
     self._render_size = (render_height, render_width)
-    self._renderer = None
-    self._agent_renderers = {}  # (height, width) -> renderer of agent frames
-    self._agent_camera = _free_camera(AGENT_CAMERA)
+    self._camera = rendering.free_camera(self.CAMERA)
+    self._agent_camera = rendering.free_camera(AGENT_CAMERA)
     # Agent frames draw no sites: the goal markers would give the goal away.
     self._agent_option = mujoco.MjvOption()
     self._agent_option.sitegroup[:] = 0
@@ -161,6 +91,7 @@ class SawyerTask(gymnasium.Env):
     self._mw = ALL_V3_ENVIRONMENTS_GOAL_OBSERVABLE[
         f'{self.METAWORLD_NAME}-goal-observable'](seed=seed)
     self._mw.max_path_length = _NO_PATH_LIMIT
+    self._renderers = rendering.TaskRenderers(self._mw.model)
     self.observation_space = gymnasium.spaces.Box(
         -np.inf, np.inf, (2 * OBS_DIM,), np.float32)
     self.action_space = gymnasium.spaces.Box(-1.0, 1.0, (4,), np.float32)
@@ -268,12 +199,9 @@ class SawyerTask(gymnasium.Env):
 
   def render(self):
     """An HxWx3 uint8 frame for videos, at full quality (needs MUJOCO_GL=osmesa or egl when headless)."""
-    if self._renderer is None:
-      height, width = self._render_size
-      self._renderer = _Renderer(self._mw.model, height, width)
-      self._camera = _free_camera(self.CAMERA)
-    self._renderer.update_scene(self._mw.data, camera=self._camera)
-    return self._renderer.render().copy()
+    renderer = self._renderers.video(*self._render_size)
+    renderer.update_scene(self._mw.data, camera=self._camera)
+    return renderer.render().copy()
 
   def agent_frame(self, height=48, width=48):
     """The scene now as an agent sees it: an HxWx3 uint8 frame from AGENT_CAMERA, fast, without goal markers."""
@@ -290,10 +218,7 @@ class SawyerTask(gymnasium.Env):
     return self._agent_render(self._goal_scene(), height, width)
 
   def _agent_render(self, data, height, width):
-    renderer = self._agent_renderers.get((height, width))
-    if renderer is None:
-      renderer = _agent_renderer(self._mw.model, height, width)
-      self._agent_renderers[(height, width)] = renderer
+    renderer = self._renderers.agent(height, width)
     renderer.update_scene(data, camera=self._agent_camera,
                           scene_option=self._agent_option)
     return renderer.render()
@@ -347,16 +272,8 @@ class SawyerTask(gymnasium.Env):
     goal_data.joint(_PUCK_JOINT).qpos[:3] = self.object_goal - offset
     goal_data.joint(_PUCK_JOINT).qvel[:] = 0.0
 
-  def _close_renderers(self):
-    renderers = list(self._agent_renderers.values())
-    if self._renderer is not None:
-      renderers.append(self._renderer)
-    for renderer in renderers:
-      renderer.close()
-    self._agent_renderers, self._renderer = {}, None
-
   def close(self):
-    self._close_renderers()
+    self._renderers.close()
     self._mw.close()
 
 

@@ -6,6 +6,7 @@ from typing import Callable, Optional, Tuple
 import numpy as np
 from tf_agents.environments import py_environment
 
+from c_learning import metrics
 from c_learning import relabel
 from c_learning.envs import cartpole
 from c_learning.envs import controllers
@@ -22,7 +23,9 @@ class TaskSpec:
   wide, the goal goal_dim wide, and the goal lives in the state dimensions
   [goal_offset, goal_offset + goal_dim) (where a state reaches the goal). The
   package's own tasks have goals shaped like the whole state (goal_offset 0);
-  a gymnasium dict-goal task's state is concat(observation, achieved_goal).
+  a gymnasium dict-goal task's state is concat(observation, achieved_goal);
+  a dm-control task's goal is the first goal_dim state dimensions (its
+  tracked positions; the velocities after them have no goal).
   obs_to_goal picks dimensions of the goal, so goal_slice() says which state
   dimensions a run's goals constrain.
   """
@@ -36,11 +39,20 @@ class TaskSpec:
   # The state dimensions [start, end) whose distance to the goal's decides success.
   success_dims: Tuple[int, int] = (0, 0)
   success_threshold: float = 0.05
+  # How that distance is measured: 'l2' (Euclidean) or 'max' (the largest
+  # absolute difference of any dimension, L-infinity: every dimension within
+  # the threshold, as DISCERN's and GLAMOR's success on dm-control).
+  success_norm: str = 'l2'
   # A scripted policy of the full observation (concat(state, goal)) that solves the task.
   controller: Optional[Callable] = None
   # (seed, pixels.PixelSettings) -> the task with pixel observations (a
   # pixels.PixelObservations PyEnvironment); None: the task has no pixel version.
   pixel_load: Optional[Callable[..., py_environment.PyEnvironment]] = None
+
+  def __post_init__(self):
+    if self.success_norm not in metrics.SUCCESS_NORMS:
+      raise ValueError(f'TaskSpec {self.name}: success_norm={self.success_norm!r} is not one '
+                       f'of {", ".join(repr(n) for n in metrics.SUCCESS_NORMS)}.')
 
   @property
   def has_pixels(self):
@@ -51,8 +63,10 @@ class TaskSpec:
     """The state dimensions that the goal dimensions `goal_dims` (a relabel.GoalSlice; None: all) constrain."""
     goal_dims = goal_dims or relabel.GoalSlice()
     start, end = goal_dims.resolve(self.goal_dim)
-    if self.goal_offset == 0:
+    if self.goal_offset == 0 and self.goal_dim == self.state_dim:
       return goal_dims  # goal and state dimensions coincide; keep the user's slice as given
+    # Explicit ints: an open end (None) would reach past the goal into the
+    # rest of the state where the metrics and relabeler resolve it.
     return relabel.GoalSlice(self.goal_offset + start, self.goal_offset + end)
 
   def distance(self, observation):
@@ -61,7 +75,10 @@ class TaskSpec:
     start, end = self.success_dims
     goal_start, goal_end = start - self.goal_offset, end - self.goal_offset
     goal = observation[self.state_dim:]
-    return float(np.linalg.norm(observation[start:end] - goal[goal_start:goal_end]))
+    difference = observation[start:end] - goal[goal_start:goal_end]
+    if self.success_norm == 'max':
+      return float(np.max(np.abs(difference)))
+    return float(np.linalg.norm(difference))
 
 
 def _sawyer(name, loader, controller, success_dims):

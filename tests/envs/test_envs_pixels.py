@@ -9,6 +9,7 @@ from c_learning import config
 from c_learning import envs
 from c_learning import relabel
 from c_learning.envs import pixels
+from c_learning.envs import rendering
 from c_learning.envs import sawyer
 from tests.envs.test_envs_sawyer import needs_rendering
 
@@ -194,7 +195,7 @@ def test_agent_renderer_leaves_the_video_settings_alone():
   settings = (quality.offsamples, quality.shadowsize)
   task.agent_frame(32, 40)
   assert (quality.offsamples, quality.shadowsize) == settings
-  renderer = task._agent_renderers[(32, 40)]  # pylint: disable=protected-access
+  renderer = task._renderers.agent(32, 40)  # pylint: disable=protected-access
   for flag in ('mjRND_SHADOW', 'mjRND_REFLECTION', 'mjRND_SKYBOX'):
     assert not renderer.scene.flags[getattr(mujoco.mjtRndFlag, flag)]
   assert task.agent_frame(32, 40).shape == (32, 40, 3)
@@ -256,7 +257,7 @@ def test_config_errors_are_one_line():
 def test_a_machine_that_cannot_render_fails_with_one_line(monkeypatch):
   def no_gl(*args, **kwargs):
     raise mujoco.FatalError('an OpenGL platform library has not been loaded into this process')
-  monkeypatch.setattr(sawyer, '_Renderer', no_gl)
+  monkeypatch.setattr(rendering, 'Renderer', no_gl)
   with pytest.raises(config.ConfigError) as error:
     envs.load_py_environment('sawyer_reach', observations='pixels')
   message = str(error.value)
