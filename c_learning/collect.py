@@ -197,17 +197,12 @@ def _episode(py_env, actor, task):
     time_step = py_env.step(action)
     observations.append(_recorded(time_step.observation))
     actions.append(action)
-    rewards.append(float(build.reached(task, _state(time_step.observation))))
+    rewards.append(float(build.reached(task, frames.state_of(time_step.observation))))
   if isinstance(observations[0], dict):
     observations = {key: np.stack([o[key] for o in observations]) for key in observations[0]}
   else:
     observations = np.asarray(observations, np.float32)
   return observations, np.asarray(actions), rewards
-
-
-def _state(observation):
-  """A full observation, concat(state, goal): a pixel observation's 'state'."""
-  return observation[frames.STATE] if isinstance(observation, dict) else observation
 
 
 def _recorded(observation):

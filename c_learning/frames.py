@@ -22,6 +22,11 @@ STATE = 'state'
 PIXEL_KEYS = (PIXELS, GOAL_PIXELS, STATE)
 
 
+def state_of(observation):
+  """The full state, concat(state, goal), of an observation (a batch or one): a pixel observation's 'state', else the observation."""
+  return observation[STATE] if isinstance(observation, dict) else observation
+
+
 def is_pixel_spec(observation_spec):
   """Whether `observation_spec` is a pixel task's observation (a dict of pixels, goal_pixels and state)."""
   return isinstance(observation_spec, dict) and set(observation_spec) == set(PIXEL_KEYS)

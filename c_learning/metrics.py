@@ -69,8 +69,7 @@ class GoalDistanceMetrics(tf_metric.TFMultiMetricStepMetric):
 
   def distances(self, observation):
     """[batch, views] distances of each view for a batch of observations."""
-    if isinstance(observation, dict):
-      observation = observation[frames.STATE]
+    observation = frames.state_of(observation)
     state, goal = observation[:, :self._state_dim], observation[:, self._state_dim:]
     return tf.stack([
         self._norm(state[:, s0:s1] - goal[:, g0:g1])

@@ -146,8 +146,7 @@ class GoalRelabeler:
   def __call__(self, sampled):
     """Relabels a replay.SampledTransition batch into a RelabeledTransition."""
     pixels = isinstance(sampled.observation, dict)
-    state_of = (lambda observation: observation[frames.STATE]) if pixels else (lambda o: o)
-    batch_size = state_of(sampled.observation).shape[0]
+    batch_size = frames.state_of(sampled.observation).shape[0]
     if batch_size is None:
       raise ValueError('GoalRelabeler needs a static batch size.')
     counts = self.counts(batch_size)
@@ -163,13 +162,13 @@ class GoalRelabeler:
       candidates = tf.stack([orig, next_, future, last, tf.gather(next_, other_row)], axis=1)
       return tf.gather(candidates, goal_type, axis=1, batch_dims=1)
 
-    observation, next_observation = state_of(sampled.observation), state_of(
+    observation, next_observation = frames.state_of(sampled.observation), frames.state_of(
         sampled.next_observation)
     state = observation[:, :self.state_dim]
     next_state = next_observation[:, :self.state_dim]
     goal = pick(observation[:, self.state_dim:], self.goal_slice(next_state),
-                self.goal_slice(state_of(sampled.future_observation)[:, :self.state_dim]),
-                self.goal_slice(state_of(sampled.last_observation)[:, :self.state_dim]))
+                self.goal_slice(frames.state_of(sampled.future_observation)[:, :self.state_dim]),
+                self.goal_slice(frames.state_of(sampled.last_observation)[:, :self.state_dim]))
     no_offset = tf.fill([batch_size], NO_OFFSET)
     offsets = tf.stack([no_offset, tf.ones([batch_size], tf.int32), sampled.future_offset,
                         sampled.last_offset, no_offset], axis=1)

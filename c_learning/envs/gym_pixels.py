@@ -13,6 +13,7 @@ import importlib.util
 import mujoco
 import numpy as np
 
+from c_learning.envs import posing
 from c_learning.envs import rendering
 
 # The Fetch tasks on the official mujoco bindings (v1 needs mujoco-py); each
@@ -26,11 +27,6 @@ FETCH_IDS = ('FetchReach-v4', 'FetchPush-v4', 'FetchSlide-v4', 'FetchPickAndPlac
 # hides the least of it. Slide's goals lie up to 0.7 m beyond the gripper.
 CAMERA = dict(lookat=(1.3, 0.75, 0.55), distance=1.0, azimuth=180.0, elevation=-45.0)
 SLIDE_CAMERA = dict(lookat=(1.25, 0.75, 0.45), distance=1.3, azimuth=180.0, elevation=-55.0)
-# Posing the gripper at a Reach goal: steps (each n_substeps) at most, the
-# distance (m) to the goal that is there, and the step (m) below which it has stopped.
-_POSE_STEPS = 100
-_POSE_TOLERANCE = 1e-3
-_POSE_SETTLED = 2e-5
 _GRIP_SITE = 'robot0:grip'  # Reach's achieved goal
 _GRIPPER_BODY = 'robot0:gripper_link'  # what the mocap weld pulls
 _MOCAP_BODY = 'robot0:mocap'
@@ -103,10 +99,7 @@ class FetchFrames:
     if self._goal_data is None:
       self._goal_data = mujoco.MjData(model)
     scene = self._goal_data
-    spec = mujoco.mjtState.mjSTATE_INTEGRATION
-    state = np.empty(mujoco.mj_stateSize(model, spec))
-    mujoco.mj_getState(model, data, state, spec)
-    mujoco.mj_setState(model, scene, state, spec)
+    posing.copy_state(model, data, scene)
     goal = np.asarray(self._env.goal, np.float64)
     if self._env.has_object:
       # The achieved goal is the object's site; its joint holds the body's origin.
@@ -120,30 +113,11 @@ class FetchFrames:
 
   def _pose_gripper(self, scene, goal):
     """Steps `scene` until the grip site is at `goal`, pulled by the mocap as actions pull it."""
-    model = self._env.model
     # The weld pulls the gripper link onto the mocap; the grip site sits a
     # fixed offset from it (the gripper never turns).
     offset = scene.body(_GRIPPER_BODY).xpos - scene.site(_GRIP_SITE).xpos
-    mocap = model.body_mocapid[model.body(_MOCAP_BODY).id]
-    scene.mocap_pos[mocap] = goal + offset
-    scene.mocap_quat[mocap] = (1.0, 0.0, 1.0, 0.0)
-    # Without contacts the arm goes straight there, never caught on the table;
-    # a stiff weld pulls it there in tens of steps and closer (the model's
-    # soft one leaves it short under gravity).
-    saved_flags, saved_solref = model.opt.disableflags, model.eq_solref.copy()
-    model.opt.disableflags = saved_flags | mujoco.mjtDisableBit.mjDSBL_CONTACT
-    model.eq_solref[:] = (2 * model.opt.timestep, 1.0)  # the stiffest MuJoCo integrates stably
-    try:
-      grip = scene.site(_GRIP_SITE).xpos.copy()
-      for _ in range(_POSE_STEPS):
-        mujoco.mj_step(model, scene, nstep=self._env.n_substeps)
-        moved = np.linalg.norm(scene.site(_GRIP_SITE).xpos - grip)
-        grip = scene.site(_GRIP_SITE).xpos.copy()
-        # There, or as near as the arm's joint limits let it come.
-        if np.linalg.norm(grip - goal) < _POSE_TOLERANCE or moved < _POSE_SETTLED:
-          break
-    finally:
-      model.opt.disableflags, model.eq_solref[:] = saved_flags, saved_solref
+    posing.pull_with_mocap(self._env.model, scene, _MOCAP_BODY, goal + offset,
+                           lambda pose: pose.site(_GRIP_SITE).xpos, goal, self._env.n_substeps)
     scene.qvel[:] = 0.0
 
   def close(self):

@@ -27,6 +27,7 @@ import numpy as np
 
 from c_learning import config
 from c_learning.envs import gymnasium_adapter
+from c_learning.envs import posing
 from c_learning.envs import rendering
 
 OBS_DIM = 6
@@ -45,13 +46,6 @@ _NO_PATH_LIMIT = 2**62
 # [0.45, 0.95], z in [0, 0.35]: every task's goals, objects and hand starts.
 AGENT_CAMERA = dict(lookat=(0.0, 0.72, 0.12), distance=0.95, azimuth=-90.0,
                     elevation=-60.0)
-# Posing the hand at its goal for goal_frame(): simulation steps (each of
-# frame_skip substeps) at most, the distance (m) to the goal that is there,
-# and the step (m) below which the hand has stopped short of it.
-_GOAL_POSE_STEPS = 100
-_GOAL_POSE_TOLERANCE = 1e-3
-_GOAL_POSE_SETTLED = 2e-5
-
 # MuJoCo counts these when the integrator goes unstable (and resets the data).
 _INSTABILITY_WARNINGS = (
     mujoco.mjtWarning.mjWARN_BADCTRL,
@@ -231,33 +225,11 @@ class SawyerTask(gymnasium.Env):
       arm = [model.joint(name).qposadr[0] for name in _ARM_JOINTS]
       self._object_qpos = np.setdiff1d(np.arange(model.nq), arm)
     goal = self._goal_data
-    spec = mujoco.mjtState.mjSTATE_INTEGRATION
-    state = np.empty(mujoco.mj_stateSize(model, spec))
-    mujoco.mj_getState(model, data, state, spec)
-    mujoco.mj_setState(model, goal, state, spec)
-    # The hand follows the mocap as the arm's actions move it, within the
-    # box the actions are clipped to.
-    mocap = model.body_mocapid[model.body('mocap').id]
+    posing.copy_state(model, data, goal)
+    # Within the box the arm's actions are clipped to.
     target = np.clip(self.arm_goal, self._mw.mocap_low, self._mw.mocap_high)
-    goal.mocap_pos[mocap] = target
-    goal.mocap_quat[mocap] = (1.0, 0.0, 1.0, 0.0)
-    # Without contacts the hand goes straight there, never caught on the
-    # object or pushing it (the object is put in place afterwards); a stiff
-    # weld pulls it there in tens of steps, not hundreds, and closer (the
-    # model's soft one leaves it a few mm low under gravity).
-    saved_flags, saved_solref = model.opt.disableflags, model.eq_solref.copy()
-    model.opt.disableflags = saved_flags | mujoco.mjtDisableBit.mjDSBL_CONTACT
-    model.eq_solref[:] = (2 * model.opt.timestep, 1.0)  # the stiffest MuJoCo integrates stably
-    try:
-      hand = goal.body('hand').xpos.copy()
-      for _ in range(_GOAL_POSE_STEPS):
-        mujoco.mj_step(model, goal, nstep=self._mw.frame_skip)
-        moved, hand = np.linalg.norm(goal.body('hand').xpos - hand), goal.body('hand').xpos.copy()
-        # There, or as near as the arm's joint limits let it come.
-        if np.linalg.norm(hand - target) < _GOAL_POSE_TOLERANCE or moved < _GOAL_POSE_SETTLED:
-          break
-    finally:
-      model.opt.disableflags, model.eq_solref[:] = saved_flags, saved_solref
+    posing.pull_with_mocap(model, goal, 'mocap', target, lambda scene: scene.body('hand').xpos,
+                           target, self._mw.frame_skip)
     # The objects fell or slid while contacts were off: back as they were, then at the goal.
     goal.qpos[self._object_qpos] = data.qpos[self._object_qpos]
     goal.qvel[:] = 0.0
