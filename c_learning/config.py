@@ -50,10 +50,11 @@ AGENT_SET_BY = {
 }
 AGENT_DENYLIST = list(AGENT_SET_BY)
 SET_BY.update({f'load_{task}.seed': 'train_eval.random_seed' for task in (
-    'sawyer_reach', 'sawyer_push', 'sawyer_drawer', 'sawyer_window', 'sawyer_faucet',
+    'sawyer_reach', 'sawyer_push', 'sawyer_drawer', 'sawyer_window', 'sawyer_faucet', 'sawyer_bin',
     'point_mass', 'goal_cartpole')})
 SET_BY.update({f'{task}.reset.{name}': 'the environment loop (gymnasium reset arguments)'
-               for task in ('SawyerPush', 'SawyerDrawer', 'SawyerWindow', 'SawyerFaucet')
+               for task in ('SawyerPush', 'SawyerDrawer', 'SawyerWindow', 'SawyerFaucet',
+                            'SawyerBin')
                for name in ('seed', 'options')})
 
 

@@ -10,8 +10,9 @@ the state tasks. Two torsos, chosen by gin (`pixel_encoder.torso`):
   each a 3x3 conv, a 3x3 max-pool of stride 2 and two residual blocks), which
   GLAMOR uses.
 
-The current frames and the goal frame are stacked on the channel axis and
-scaled to [0, 1]; the torso's output is projected to `feature_dim` features
+The current frames and the goal frame are stacked on the channel axis (an
+encoder may also see one of the two, or each through a torso of its own: PARTS)
+and scaled to [0, 1]; the torso's output is projected to `feature_dim` features
 with a layer norm and a tanh, as SAC-AE and DrQ do, which keeps the critic's
 inputs bounded while the encoder learns.
 """
@@ -26,6 +27,11 @@ from c_learning import config
 from c_learning import frames
 
 TORSOS = ('conv', 'impala')
+# What a FrameEncoder sees: 'joint' the current frames and the goal frame stacked
+# on the channel axis; 'current' the current frames only; 'goal' the goal frame
+# only; 'split' each of the two through its own torso, their features side by side
+# (an agent whose critic encodes states and goals apart: contrastive RL's).
+PARTS = ('joint', 'current', 'goal', 'split')
 
 
 @dataclasses.dataclass(frozen=True)
@@ -114,13 +120,20 @@ class _ResidualBlock(tf.keras.layers.Layer):
 class FrameEncoder(tf.keras.layers.Layer):
   """A pixel observation (dict) -> features [B, feature_dim] (plus the state with include_state)."""
 
-  def __init__(self, settings_dict, **kwargs):
+  def __init__(self, settings_dict, part='joint', **kwargs):
     super().__init__(**kwargs)
+    if part not in PARTS:
+      raise ValueError(f'FrameEncoder part={part!r}: must be one of {PARTS}.')
     # A plain dict, so that get_config and from_config copy it (Network.copy,
     # TF-Agents' layer copies).
     self._settings_dict = dict(settings_dict)
     settings = EncoderSettings(**settings_dict)
     self._settings = settings
+    self.part = part
+    if part == 'split':
+      self.current = FrameEncoder(settings_dict, part='current', name='current')
+      self.goal = FrameEncoder(settings_dict, part='goal', name='goal')
+      return
     if settings.torso == 'conv':
       self._torso = [tf.keras.layers.Conv2D(channels, kernel, stride, activation='relu')
                      for channels, kernel, stride in zip(
@@ -136,10 +149,15 @@ class FrameEncoder(tf.keras.layers.Layer):
     self._norm = tf.keras.layers.LayerNormalization()
 
   def get_config(self):
-    return dict(super().get_config(), settings_dict=self._settings_dict)
+    return dict(super().get_config(), settings_dict=self._settings_dict, part=self.part)
 
   def call(self, observation):
-    pixels = tf.concat([observation[frames.PIXELS], observation[frames.GOAL_PIXELS]], axis=-1)
+    if self.part == 'split':
+      return tf.concat([self.current(observation), self.goal(observation)], axis=-1)
+    if self.part == 'joint':
+      pixels = tf.concat([observation[frames.PIXELS], observation[frames.GOAL_PIXELS]], axis=-1)
+    else:
+      pixels = observation[frames.PIXELS if self.part == 'current' else frames.GOAL_PIXELS]
     x = tf.cast(pixels, tf.float32) / 255.0
     for layer in self._torso:
       x = layer(x)
@@ -151,18 +169,20 @@ class FrameEncoder(tf.keras.layers.Layer):
     return features
 
 
-def feature_spec(settings, observation_spec):
-  """The TensorSpec of the features an encoder makes of `observation_spec`."""
-  width = settings.feature_dim
+def feature_spec(settings, observation_spec, part='joint'):
+  """The TensorSpec of the features an encoder of `part` (PARTS) makes of `observation_spec`."""
+  parts = 2 if part == 'split' else 1
+  width = parts * settings.feature_dim
   if settings.include_state:
-    width += observation_spec[frames.STATE].shape[0]
+    width += parts * observation_spec[frames.STATE].shape[0]
   return tf.TensorSpec((width,), tf.float32, name='features')
 
 
 class _EncodedInput:
   """What the two wrappers share: encode the observation (the first input of a pair), then run the inner network."""
 
-  def _wrap(self, inner, settings_dict, observation_spec, name, network_class, **network_kwargs):
+  def _wrap(self, inner, settings_dict, observation_spec, name, network_class, part='joint',
+            **network_kwargs):
     input_spec = inner.input_tensor_spec
     if isinstance(input_spec, tuple):
       input_spec = (observation_spec,) + tuple(input_spec[1:])
@@ -172,7 +192,7 @@ class _EncodedInput:
                            name=name, **network_kwargs)
     self._inner = inner
     self._observation_spec = observation_spec
-    self.encoder = FrameEncoder(settings_dict, name='encoder')
+    self.encoder = FrameEncoder(settings_dict, part=part, name='encoder')
 
   @property
   def inner(self):
@@ -181,8 +201,9 @@ class _EncodedInput:
 
   def copy(self, **kwargs):
     """A new wrapper with a new encoder over a copy of the inner network (weights are not copied, as Network.copy)."""
-    return encoded(self._inner.copy(), self.encoder.get_config()['settings_dict'],
-                   self._observation_spec, name=kwargs.pop('name', self.name))
+    config_ = self.encoder.get_config()
+    return encoded(self._inner.copy(), config_['settings_dict'], self._observation_spec,
+                   name=kwargs.pop('name', self.name), part=config_['part'])
 
   def encode(self, observation, training=False):
     return self.encoder(observation, training=training)
@@ -203,23 +224,24 @@ class _EncodedInput:
 class EncodedNetwork(_EncodedInput, network.Network):
   """A network (a critic over (observation, action), a deterministic actor) over encoded pixel observations."""
 
-  def __init__(self, inner, settings_dict, observation_spec, name=None):
-    self._wrap(inner, settings_dict, observation_spec, name or inner.name, network.Network)
+  def __init__(self, inner, settings_dict, observation_spec, name=None, part='joint'):
+    self._wrap(inner, settings_dict, observation_spec, name or inner.name, network.Network,
+               part=part)
 
 
 class EncodedDistributionNetwork(_EncodedInput, network.DistributionNetwork):
   """An actor that outputs a distribution, over encoded pixel observations."""
 
-  def __init__(self, inner, settings_dict, observation_spec, name=None):
+  def __init__(self, inner, settings_dict, observation_spec, name=None, part='joint'):
     self._wrap(inner, settings_dict, observation_spec, name or inner.name,
-               network.DistributionNetwork, output_spec=inner.output_spec)
+               network.DistributionNetwork, part=part, output_spec=inner.output_spec)
 
 
-def encoded(inner, settings_dict, observation_spec, name=None):
-  """`inner` (built on feature_spec) behind a FrameEncoder of `observation_spec`."""
+def encoded(inner, settings_dict, observation_spec, name=None, part='joint'):
+  """`inner` (built on feature_spec) behind a FrameEncoder of `observation_spec` that sees `part`."""
   if isinstance(inner, network.DistributionNetwork):
-    return EncodedDistributionNetwork(inner, settings_dict, observation_spec, name=name)
-  return EncodedNetwork(inner, settings_dict, observation_spec, name=name)
+    return EncodedDistributionNetwork(inner, settings_dict, observation_spec, name=name, part=part)
+  return EncodedNetwork(inner, settings_dict, observation_spec, name=name, part=part)
 
 
 def settings_for(observation_spec):

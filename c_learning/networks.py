@@ -1,4 +1,5 @@
-"""C-learning networks: the goal classifier critic and the tanh-Gaussian actor."""
+"""The agents' networks: the goal classifier critic, the contrastive critic and the tanh-Gaussian actor."""
+import dataclasses
 import functools
 
 import gin
@@ -11,6 +12,8 @@ from tf_agents.networks import categorical_projection_network
 from tf_agents.networks import network
 
 from c_learning import config
+from c_learning import encoders
+from c_learning import frames
 from c_learning import precision
 
 
@@ -72,6 +75,97 @@ class ClassifierCriticNetwork(network.Network):
       x = layer(x, training=training)
     logits = self._logit_layer(x, training=training)
     return tf.squeeze(logits, axis=-1), network_state
+
+
+# The energies f(s, a, g) of a contrastive critic: the inner product of the two
+# representations (contrastive RL's) or their negative L2 distance (later work's).
+ENERGIES = ('dot', 'l2')
+
+
+def energies(sa_repr, goal_repr, energy, pairwise):
+  """f(s, a, g) of representations phi(s, a) [B, d] and psi(g) [B, d].
+
+  Args:
+    sa_repr, goal_repr: the two representations, one row each.
+    energy: 'dot' (phi . psi) or 'l2' (-||phi - psi||).
+    pairwise: True for every (row i, goal j) pair, a [B, B] matrix whose
+      diagonal pairs each row with its own goal; False for the diagonal only, [B].
+  """
+  if energy == 'dot':
+    if pairwise:
+      return tf.matmul(sa_repr, goal_repr, transpose_b=True)
+    return tf.reduce_sum(sa_repr * goal_repr, axis=-1)
+  if pairwise:
+    difference = sa_repr[:, None, :] - goal_repr[None, :, :]
+  else:
+    difference = sa_repr - goal_repr
+  # The small constant keeps the gradient of the norm finite where phi = psi.
+  return -tf.sqrt(tf.reduce_sum(tf.square(difference), axis=-1) + 1e-12)
+
+
+class ContrastiveCriticNetwork(network.Network):
+  """phi(s, a) and psi(g): two MLPs, each to a representation of repr_dim, whose energy is the critic.
+
+  A state observation concat(state, goal) is split at state_dim; a pixel
+  observation (c_learning.frames) gives phi the current frames and psi the
+  goal frame, each through a conv encoder of its own (gin pixel_encoder.*).
+  """
+
+  def __init__(self, input_tensor_spec, state_dim, repr_dim=64, fc_layer_params=(256, 256),
+               name='ContrastiveCriticNetwork'):
+    """Creates the two encoders.
+
+    Args:
+      input_tensor_spec: (observation_spec, action_spec); the action spec rank 1.
+      state_dim: width of the state in a state observation concat(state, goal).
+      repr_dim: width of both representations.
+      fc_layer_params: hidden layer sizes of each of the two MLPs.
+      name: name of the network.
+    """
+    observation_spec, action_spec = input_tensor_spec
+    if action_spec.shape.rank != 1:
+      raise ValueError(f'ContrastiveCriticNetwork needs a rank-1 action spec; got {action_spec}.')
+    super().__init__(input_tensor_spec=input_tensor_spec, state_spec=(), name=name)
+    self._state_dim = state_dim
+    settings = encoders.settings_for(observation_spec)
+    self.state_encoder = self.goal_encoder = None
+    if settings is not None:
+      settings = dataclasses.asdict(settings)
+      self.state_encoder = encoders.FrameEncoder(settings, part='current', name='state_encoder')
+      self.goal_encoder = encoders.FrameEncoder(settings, part='goal', name='goal_encoder')
+
+    def mlp(prefix):
+      hidden = [tf.keras.layers.Dense(units, activation='relu', name=f'{prefix}_hidden_{i}')
+                for i, units in enumerate(fc_layer_params)]
+      # float32 out, whatever the hidden layers compute in (c_learning.precision).
+      return hidden + [tf.keras.layers.Dense(repr_dim, name=f'{prefix}_repr',
+                                             dtype=precision.FLOAT32)]
+
+    self._sa_layers = mlp('sa')
+    self._goal_layers = mlp('goal')
+
+  @property
+  def encoders(self):
+    """The conv encoders (state's, goal's) of a pixel critic; () for a state critic."""
+    return () if self.state_encoder is None else (self.state_encoder, self.goal_encoder)
+
+  def call(self, inputs, step_type=(), network_state=(), training=False):
+    """Returns ((phi(s, a) [B, repr_dim], psi(g) [B, repr_dim]), network_state)."""
+    del step_type  # Feed-forward.
+    observations, actions = inputs
+    if self.state_encoder is None:
+      state = frames.state_of(observations)
+      states, goals = state[:, :self._state_dim], state[:, self._state_dim:]
+    else:
+      states = self.state_encoder(observations, training=training)
+      goals = self.goal_encoder(observations, training=training)
+    x = tf.concat([tf.cast(states, tf.float32), tf.cast(actions, tf.float32)], axis=-1)
+    for layer in self._sa_layers:
+      x = layer(x, training=training)
+    y = tf.cast(goals, tf.float32)
+    for layer in self._goal_layers:
+      y = layer(y, training=training)
+    return (x, y), network_state
 
 
 class TanhNormalProjection(tanh_normal_projection_network.TanhNormalProjectionNetwork):

@@ -421,6 +421,7 @@ def _check_settings(settings):
                              f'{", ".join(loops.LOOPS)}.')
   if settings.agent_name in agents.AGENTS:  # agents.create names the valid ones otherwise
     loops.check_agent(settings.loop, agents.AGENTS[settings.agent_name])
+    agents.AGENTS[settings.agent_name].check_batch_size(settings.batch_size)
   # Its default (None) is the overlapped loop's; a value chosen for another loop would be ignored.
   if settings.overlap_collection is not None and settings.loop != 'overlapped':
     raise config.ConfigError(

@@ -3,6 +3,7 @@ import tensorflow as tf
 
 from c_learning import config
 from c_learning.agents import c_learning_agent
+from c_learning.agents import contrastive_agent
 from c_learning.agents import gcsl_agent
 from c_learning.agents import goal_bc_agent
 from c_learning.agents import sac_her_agent
@@ -12,6 +13,7 @@ from c_learning.agents import wgcsl_agent
 # train_eval.agent_name -> the agent's class (a base.GoalConditionedAgent).
 AGENTS = {
     'c_learning': c_learning_agent.CLearningAgent,
+    'contrastive': contrastive_agent.ContrastiveAgent,
     'gcsl': gcsl_agent.GcslAgent,
     'goal_bc': goal_bc_agent.GoalBcAgent,
     'sac_her': sac_her_agent.SacHerAgent,

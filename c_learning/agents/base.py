@@ -3,6 +3,7 @@ import dataclasses
 
 import tensorflow as tf
 from tf_agents.agents import tf_agent
+from tf_agents.specs import tensor_spec
 from tf_agents.utils import common
 from tf_agents.utils import eager_utils
 
@@ -55,6 +56,21 @@ class GoalConditionedAgent(tf_agent.TFAgent):
     del relabeler
 
   @classmethod
+  def check_batch_size(cls, batch_size):
+    """Raises config.ConfigError where the agent cannot train on batches of batch_size rows; any by default."""
+    del batch_size
+
+  @classmethod
+  def _check_continuous_action_spec(cls, action_spec):
+    """Raises config.ConfigError unless action_spec is one bounded float spec."""
+    flat = tf.nest.flatten(action_spec)
+    if (len(flat) != 1 or not flat[0].dtype.is_floating
+        or not isinstance(flat[0], tensor_spec.BoundedTensorSpec)):
+      raise config.ConfigError(
+          f'{cls.ALGORITHM} needs a single continuous (bounded, float) action spec, '
+          f'e.g. BoundedTensorSpec((2,), tf.float32, -1, 1); got {action_spec}.')
+
+  @classmethod
   def _check_gamma(cls, gamma):
     """Raises config.ConfigError unless 0 < gamma < 1."""
     if not 0.0 < gamma < 1.0:
@@ -80,17 +96,18 @@ class GoalConditionedAgent(tf_agent.TFAgent):
         '(COLLECTS_WITH_ACTOR_SNAPSHOT is False), so it has no collect_policy_with.')
 
   @staticmethod
-  def _observation_network(build, observation_spec):
+  def _observation_network(build, observation_spec, part='joint'):
     """build(input_spec) -> a network; for a pixel observation, built on features behind an encoder.
 
     The networks stay the MLPs of state tasks: on a pixel task (c_learning.frames)
-    each gets its own FrameEncoder (c_learning.encoders, gin pixel_encoder.*).
+    each gets its own FrameEncoder (c_learning.encoders, gin pixel_encoder.*),
+    which sees `part` of the frames (encoders.PARTS).
     """
     settings = encoders.settings_for(observation_spec)
     if settings is None:
       return build(observation_spec)
-    inner = build(encoders.feature_spec(settings, observation_spec))
-    return encoders.encoded(inner, dataclasses.asdict(settings), observation_spec)
+    inner = build(encoders.feature_spec(settings, observation_spec, part))
+    return encoders.encoded(inner, dataclasses.asdict(settings), observation_spec, part=part)
 
   def _check_experience(self, experience):
     if not isinstance(experience, RelabeledTransition):

@@ -119,7 +119,7 @@ class Td3HerAgent(twin_critic_agent.TwinCriticAgent):
     self._action_l2 = action_l2
     self._preactivation_l2 = preactivation_l2
     self._terminate_on_reward = terminate_on_reward
-    self._check_action_spec(action_spec)  # before its bounds are read
+    self._check_continuous_action_spec(action_spec)  # before its bounds are read
     self._action_low, self._action_high = exploration.action_bounds(action_spec)
     super().__init__(
         time_step_spec, action_spec, actor_fc_layers, critic_fc_layers,

@@ -1,7 +1,6 @@
 """What C-learning and its baselines share: twin critics with soft-updated targets and an actor."""
 import tensorflow as tf
 from tf_agents.policies import actor_policy
-from tf_agents.specs import tensor_spec
 from tf_agents.utils import common
 
 from c_learning import config
@@ -50,7 +49,7 @@ class TwinCriticAgent(base.GoalConditionedAgent):
         normalised by the running mean and std of the training batches, clipped
         to [-5, 5], as HER's networks do (c_learning.normalization).
     """
-    self._check_action_spec(action_spec)
+    self._check_continuous_action_spec(action_spec)
     observation_spec = time_step_spec.observation
     pixels = frames.is_pixel_spec(observation_spec)
     if pixels and normalize_observations:
@@ -162,16 +161,6 @@ class TwinCriticAgent(base.GoalConditionedAgent):
   @property
   def _target_critic_networks(self):
     return [self._target_critic_network_1, self._target_critic_network_2]
-
-  @classmethod
-  def _check_action_spec(cls, action_spec):
-    """Raises ValueError unless action_spec is one bounded float spec."""
-    flat = tf.nest.flatten(action_spec)
-    if (len(flat) != 1 or not flat[0].dtype.is_floating
-        or not isinstance(flat[0], tensor_spec.BoundedTensorSpec)):
-      raise config.ConfigError(
-          f'{cls.ALGORITHM} needs a single continuous (bounded, float) action spec, '
-          f'e.g. BoundedTensorSpec((2,), tf.float32, -1, 1); got {action_spec}.')
 
   def _copy_critics_to_targets(self):
     for source, target in zip(self._critic_networks, self._target_critic_networks):

@@ -147,6 +147,51 @@ def faucet(observation):
   return _push_along_curve(hand, contact(angle), contact(ahead))
 
 
+# Bin picking: the hand grips the block 4 cm above its centre, as low as the
+# task's mocap box lets it go over a block on a bin's floor (z 0.07 over
+# 0.03); the block crosses between the bins with its centre at 14 cm, its
+# bottom 6 cm above the walls' tops (6 cm high).
+_BIN_GRIP_HEIGHT = 0.04
+_BIN_FLOOR_Z = 0.03  # the centre of a block on a bin's floor
+_BIN_CARRY_Z = 0.14
+_BIN_CROSSING_Z = 0.11  # the block's bottom clears the walls from here up
+
+
+def bin_picking(observation):
+  """Grips the block from above, lifts it over the bins' walls and lowers it to the block goal."""
+  state, goal = _split(observation)
+  hand, block, block_goal = state[:3], state[3:], goal[3:]
+  # The fingers close along y, their open claws 4.4-5.3 cm to each side of
+  # the hand: over a block near a y wall one would land on the wall or the
+  # block, so the hand stays 3.2 cm or less from the bin's middle in y (as
+  # metaworld's scripted policy keeps it nearer the middle); the claw then
+  # comes down between wall and block, and closing drags the block over.
+  bin_y = sawyer.SawyerBin.SOURCE_BIN_XY[1]
+  grip = block.copy()
+  grip[1] = np.clip(grip[1], bin_y - 0.032, bin_y + 0.032)
+  hover = _BIN_FLOOR_Z + _BIN_GRIP_HEIGHT + _HOVER
+  if np.linalg.norm(hand[:2] - grip[:2]) > 0.02:
+    return _go_above(hand, grip, hover, _OPEN, 0.04)
+  gap = hand[2] - (block[2] + _BIN_GRIP_HEIGHT)  # about 0.01 with the hand as low as it goes
+  held = gap < 0.02 and block[2] > _BIN_FLOOR_Z + 0.01
+  at_goal = np.linalg.norm(block - block_goal) < 0.02
+  if at_goal and gap < 0.02:
+    return _move(hand, block_goal + [0.0, 0.0, _BIN_GRIP_HEIGHT], _CLOSE)
+  if held:
+    if np.linalg.norm(block[:2] - block_goal[:2]) < 0.02:
+      waypoint = block_goal
+    elif block[2] < _BIN_CROSSING_Z:
+      waypoint = np.append(block[:2], _BIN_CARRY_Z)
+    else:
+      waypoint = np.append(block_goal[:2], _BIN_CARRY_Z)
+    return _move(hand, waypoint + [0.0, 0.0, _BIN_GRIP_HEIGHT], _CLOSE)
+  if gap > 0.025:
+    return _move(hand, grip + [0.0, 0.0, _BIN_GRIP_HEIGHT], _OPEN)  # down, open
+  # At the bottom: close, rising slowly so the fingers shut before the
+  # block leaves the floor; one that did not come along is let go above.
+  return _move(hand, np.append(grip[:2], hover), _CLOSE, max_speed=0.1)
+
+
 def point_mass_controller(observation):
   """Moves the point straight at the goal, landing on it."""
   state, goal = _split(observation)

@@ -1,8 +1,8 @@
-"""Goal-conditioned Sawyer tasks (reach, push, drawer, window, faucet) on metaworld v3.
+"""Goal-conditioned Sawyer tasks (reach, push, drawer, window, faucet, bin) on metaworld v3.
 
 Every task's observation is concat(state, goal), float32, 6 + 6 wide:
-  state = hand xyz + object xyz (puck, drawer handle, window handle or faucet
-          handle; reach keeps the puck),
+  state = hand xyz + object xyz (puck, drawer handle, window handle, faucet
+          handle or bin picking's block; reach keeps the puck),
   goal  = arm goal xyz + object goal xyz.
 Reward is always 0 and no task terminates: the loaders' TimeLimit ends episodes.
 The goal marker in the scene is the object goal (the hand goal for reach).
@@ -11,7 +11,7 @@ Pixel observations (c_learning.envs.pixels) come from agent_frame(), a small
 fast frame without the goal marker, and goal_frame(), the scene with the goal
 reached; render() is the full-quality frame for videos.
 
-`arm_goal_type` (push, drawer, window, faucet) picks the arm part of the goal:
+`arm_goal_type` (push, drawer, window, faucet, bin) picks the arm part of the goal:
 'goal' = the object goal, 'puck' = the object's initial position, 'random' =
 an independent sample from the object-goal distribution.
 
@@ -21,7 +21,9 @@ the same seed gives the same episodes in any process.
 """
 import gin
 import gymnasium
+from metaworld import env_dict
 from metaworld.env_dict import ALL_V3_ENVIRONMENTS_GOAL_OBSERVABLE
+from metaworld.envs.sawyer_bin_picking_v3 import SawyerBinPickingEnvV3
 import mujoco
 import numpy as np
 
@@ -55,6 +57,39 @@ _INSTABILITY_WARNINGS = (
 )
 
 
+_BIN_GOAL_SITE = 'goal'
+_BIN_BLOCK_BODY = 'obj'  # the block's body; its free joint has no name
+
+
+class _BinPickingWithGoalMarker(SawyerBinPickingEnvV3):
+  """metaworld's bin picking with a goal marker, which its model lacks (its goal is the target bin's centre)."""
+
+  def _initialize_simulation(self):
+    spec = mujoco.MjSpec.from_file(self.fullpath)
+    # push's marker: a green sphere 2 cm across; agent frames draw no sites.
+    # It starts at metaworld's goal, off the origin: a site compiled there is tied to the
+    # world frame, and moving it later would not move it.
+    spec.worldbody.add_site(name=_BIN_GOAL_SITE, pos=[0.12, 0.7, 0.02], size=[0.02, 0.02, 0.02],
+                            rgba=[0.0, 0.8, 0.0, 1.0])
+    model = spec.compile()
+    # The block's body holds no mass (its geoms are a child's), so MuJoCo left
+    # its centre of mass at an offset the physics never uses: put it at the
+    # block's centre, where the other tasks' objects have theirs (xipos).
+    model.body(_BIN_BLOCK_BODY).ipos = 0.0
+    # The offscreen buffer size, as gymnasium's MujocoEnv sets it.
+    model.vis.global_.offwidth, model.vis.global_.offheight = self.width, self.height
+    return model, mujoco.MjData(model)
+
+  @property
+  def _target_site_config(self):
+    return [(_BIN_GOAL_SITE, self._target_pos)]
+
+
+# Made goal-observable and seeded as metaworld makes ALL_V3_ENVIRONMENTS_GOAL_OBSERVABLE's classes.
+_BIN_PICKING_GOAL_OBSERVABLE = env_dict._create_observable_goal_envs(  # pylint: disable=protected-access
+    {'bin-picking-v3': _BinPickingWithGoalMarker})['bin-picking-v3-goal-observable']
+
+
 def _check_arm_goal_type(binding, arm_goal_type, allowed=ARM_GOAL_TYPES):
   if arm_goal_type not in allowed:
     raise config.ConfigError(f'{binding}={arm_goal_type!r} is not one of '
@@ -82,8 +117,7 @@ class SawyerTask(gymnasium.Env):
     self._goal_data = None  # the copy of the simulation that goal_frame() poses
     self._object_qpos = None  # its qpos indices that are not the arm's
     self._rng = np.random.default_rng(seed)
-    self._mw = ALL_V3_ENVIRONMENTS_GOAL_OBSERVABLE[
-        f'{self.METAWORLD_NAME}-goal-observable'](seed=seed)
+    self._mw = self._make_metaworld_env(seed)
     self._mw.max_path_length = _NO_PATH_LIMIT
     self._renderers = rendering.TaskRenderers(self._mw.model)
     self.observation_space = gymnasium.spaces.Box(
@@ -93,6 +127,10 @@ class SawyerTask(gymnasium.Env):
     self.object_goal = np.zeros(3)
     # A first reset makes the goal defined and checks gin bindings at load.
     self.reset()
+
+  def _make_metaworld_env(self, seed):
+    """The goal-observable metaworld env of METAWORLD_NAME, seeded."""
+    return ALL_V3_ENVIRONMENTS_GOAL_OBSERVABLE[f'{self.METAWORLD_NAME}-goal-observable'](seed=seed)
 
   @property
   def metaworld_env(self):
@@ -461,6 +499,88 @@ class SawyerFaucet(SawyerArticulated):
         seed, 'SawyerFaucet.reset.arm_goal_type', arm_goal_type)
 
 
+class SawyerBin(SawyerTask):
+  """Pick the block up from the red bin and put it at a goal in the blue bin.
+
+  Contrastive RL's sawyer_bin (Eysenbach et al. 2022, google-research
+  contrastive_rl/env_utils.py), on metaworld's bin picking. The block starts
+  anywhere in the red bin, as there (see BLOCK_INIT_LOW). Goals
+  (`goal_distribution`):
+    'bin': the block resting on the blue bin's floor, its xy within 5 cm of
+      the bin's centre in x and y: the spread contrastive RL's image version
+      gave its goals about metaworld's one goal, the bin's centre.
+    'contrastive_rl': contrastive RL's state-based goals: a point drawn
+      uniformly on the segment from the block's start to the blue bin's centre
+      (+- 5 cm in x, y, z), at a height of U(3, 12) cm: often in the air, above
+      the red bin or between the bins.
+  """
+
+  METAWORLD_NAME = 'bin-picking-v3'
+  GOAL_DISTRIBUTIONS = ('bin', 'contrastive_rl')
+  # metaworld's start range for the block (obj_low, obj_high), from which
+  # contrastive RL's starts came (metaworld's own random reset). It reaches
+  # 2 cm into the red bin's x walls, which push such a block back inside
+  # within a step or two; x is clipped to where the block fits instead.
+  BLOCK_INIT_LOW = (-0.21, 0.65)
+  BLOCK_INIT_HIGH = (-0.03, 0.75)
+  SOURCE_BIN_XY = (-0.12, 0.7)  # body bin_start
+  TARGET_BIN_XY = (0.12, 0.7)  # body bin_goal, metaworld's goal
+  # A bin's inner walls are 9 cm from its centre and the block is 2 cm half-wide.
+  BLOCK_FITS = 0.07
+  GOAL_SPREAD = 0.05  # contrastive RL's jitter about the blue bin's centre
+  CONTRASTIVE_RL_GOAL_Z = (0.03, 0.12)
+
+  def __init__(self, seed=0, goal_distribution='bin', **kwargs):
+    if goal_distribution not in self.GOAL_DISTRIBUTIONS:
+      raise config.ConfigError(
+          f'load_sawyer_bin.goal_distribution={goal_distribution!r} is not one of '
+          f'{", ".join(repr(g) for g in self.GOAL_DISTRIBUTIONS)}.')
+    self.goal_distribution = goal_distribution
+    super().__init__(seed=seed, **kwargs)
+
+  def _make_metaworld_env(self, seed):
+    return _BIN_PICKING_GOAL_OBSERVABLE(seed=seed)
+
+  @gin.configurable(module='SawyerBin', denylist=config.denylist('SawyerBin.reset'))
+  def reset(self, *, seed=None, options=None, arm_goal_type='goal'):
+    """Resets the arm and block and samples the goals (arm_goal_type: module docstring)."""
+    del options
+    _check_arm_goal_type('SawyerBin.reset.arm_goal_type', arm_goal_type)
+    self._reset_sim(seed)
+    block_xy = np.clip(self._rng.uniform(self.BLOCK_INIT_LOW, self.BLOCK_INIT_HIGH),
+                       np.subtract(self.SOURCE_BIN_XY, self.BLOCK_FITS),
+                       np.add(self.SOURCE_BIN_XY, self.BLOCK_FITS))
+    floor_z = self.object_pos()[2]  # the block at rest on a bin's floor
+    self._mw._set_obj_xyz(np.array([*block_xy, floor_z]))  # pylint: disable=protected-access
+    block = self.object_pos()
+
+    def sample_goal():
+      if self.goal_distribution == 'bin':
+        xy = self._rng.uniform(-self.GOAL_SPREAD, self.GOAL_SPREAD, 2) + self.TARGET_BIN_XY
+        return np.array([*xy, floor_z])
+      bin_point = (np.array([*self.TARGET_BIN_XY, 0.0])
+                   + self._rng.uniform(-self.GOAL_SPREAD, self.GOAL_SPREAD, 3))
+      along = self._rng.uniform()
+      goal = along * bin_point + (1.0 - along) * block
+      goal[2] = self._rng.uniform(*self.CONTRASTIVE_RL_GOAL_Z)
+      return goal
+
+    self.object_goal = sample_goal()
+    self.arm_goal = self._arm_goal(arm_goal_type, block, sample_goal)
+    self._set_goal_marker(self.object_goal)
+    return self._observation(), {}
+
+  def _place_object_at_goal(self, goal_data):
+    """Puts the block (a free joint without a name) at object_goal, upright, in `goal_data`."""
+    model = self._mw.model
+    joint = model.body(_BIN_BLOCK_BODY).jntadr[0]
+    # The observed block is its body's frame, which the joint's position sets.
+    position, velocity = model.jnt_qposadr[joint], model.jnt_dofadr[joint]
+    goal_data.qpos[position:position + 3] = self.object_goal
+    goal_data.qpos[position + 3:position + 7] = (1.0, 0.0, 0.0, 0.0)
+    goal_data.qvel[velocity:velocity + 6] = 0.0
+
+
 @gin.configurable(denylist=config.denylist('load_sawyer_reach'))
 def load_sawyer_reach(seed=0, max_episode_steps=50):
   """The reach task as a time-limited PyEnvironment."""
@@ -511,3 +631,15 @@ def load_sawyer_faucet(seed=0, max_episode_steps=151):
   """The faucet task as a time-limited PyEnvironment."""
   return gymnasium_adapter.time_limited(SawyerFaucet(seed=seed),
                                         max_episode_steps)
+
+
+@gin.configurable(denylist=config.denylist('load_sawyer_bin'))
+def load_sawyer_bin(seed=0, max_episode_steps=150, goal_distribution='bin'):
+  """The bin-picking task as a time-limited PyEnvironment.
+
+  max_episode_steps: 150, contrastive RL's for sawyer_bin.
+  goal_distribution: 'bin' (the block on the blue bin's floor) or
+    'contrastive_rl' (contrastive RL's goals, often in the air; SawyerBin).
+  """
+  return gymnasium_adapter.time_limited(
+      SawyerBin(seed=seed, goal_distribution=goal_distribution), max_episode_steps)

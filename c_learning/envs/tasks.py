@@ -97,6 +97,7 @@ TASKS = {spec.name: spec for spec in [
     _sawyer('sawyer_drawer', sawyer.load_sawyer_drawer, controllers.drawer, (3, 6)),
     _sawyer('sawyer_window', sawyer.load_sawyer_window, controllers.window, (3, 6)),
     _sawyer('sawyer_faucet', sawyer.load_sawyer_faucet, controllers.faucet, (3, 6)),
+    _sawyer('sawyer_bin', sawyer.load_sawyer_bin, controllers.bin_picking, (3, 6)),
     TaskSpec('point_mass', point_mass.load_point_mass, state_dim=point_mass.OBS_DIM,
              goal_dim=point_mass.OBS_DIM, success_dims=(0, point_mass.OBS_DIM),
              success_threshold=point_mass.SUCCESS_THRESHOLD,

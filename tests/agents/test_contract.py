@@ -42,12 +42,17 @@ REACHED_GOALS_RELABELER = relabel.GoalRelabeler(relabel.GoalSlice(0, 3), 3,
                                                 relabel_next_prob=0.3, relabel_future_prob=0.7)
 ORIGINAL_GOALS_RELABELER = relabel.GoalRelabeler(relabel.GoalSlice(0, 3), 3,
                                                  relabel_orig_prob=1.0)
+# Contrastive RL's: every goal a future state of its own row.
+FUTURE_GOALS_RELABELER = relabel.GoalRelabeler(relabel.GoalSlice(0, 3), 3,
+                                               relabel_future_prob=1.0)
 IMITATION_AGENTS = ('gcsl', 'wgcsl')
 
 
 def _relabeler(agent_name):
   if agent_name == 'goal_bc':
     return ORIGINAL_GOALS_RELABELER
+  if agent_name == 'contrastive':
+    return FUTURE_GOALS_RELABELER
   return REACHED_GOALS_RELABELER if agent_name in IMITATION_AGENTS else RELABELER
 
 pytestmark = pytest.mark.usefixtures('clear_gin')

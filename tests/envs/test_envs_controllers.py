@@ -17,6 +17,7 @@ CASES = [
     ('sawyer_drawer', 20, 16),
     ('sawyer_window', 10, 8),
     ('sawyer_faucet', 10, 8),
+    ('sawyer_bin', 10, 9),
     ('point_mass', 10, 10),
 ]
 
@@ -57,6 +58,12 @@ def test_push_controller_with_the_papers_wide_goals_and_random_init():
                     'SawyerPush.reset.arm_goal_type = "goal"'])
   distances = _final_distances('sawyer_push', controllers.push, 6)
   assert np.sum(distances < SUCCESS_DISTANCE) >= 4, distances
+
+
+def test_bin_controller_with_contrastive_rl_goals_in_the_air():
+  gin.parse_config(["load_sawyer_bin.goal_distribution = 'contrastive_rl'"])
+  distances = _final_distances('sawyer_bin', controllers.bin_picking, 4)
+  assert np.sum(distances < SUCCESS_DISTANCE) >= 3, distances
 
 
 def test_task_distance_measures_the_task_part():

@@ -22,7 +22,7 @@ def _goal(tf_env):
 def test_env_names_are_the_sorted_registry():
   assert envs.ENV_NAMES == sorted([
       'sawyer_reach', 'sawyer_push', 'sawyer_drawer', 'sawyer_window',
-      'sawyer_faucet', 'point_mass', 'goal_cartpole'])
+      'sawyer_faucet', 'sawyer_bin', 'point_mass', 'goal_cartpole'])
 
 
 def test_unknown_name_fails_with_one_line_listing_valid_names():

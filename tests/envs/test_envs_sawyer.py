@@ -17,6 +17,7 @@ LOADERS = {
     'sawyer_drawer': sawyer.load_sawyer_drawer,
     'sawyer_window': sawyer.load_sawyer_window,
     'sawyer_faucet': sawyer.load_sawyer_faucet,
+    'sawyer_bin': sawyer.load_sawyer_bin,
 }
 ZERO_ACTION = np.zeros(4, np.float32)
 
@@ -52,6 +53,7 @@ def test_default_episode_lengths():
   for env_name in ['sawyer_push', 'sawyer_drawer', 'sawyer_window',
                    'sawyer_faucet']:
     assert envs.load_py_environment(env_name).duration == 151
+  assert envs.load_py_environment('sawyer_bin').duration == 150  # contrastive RL's
   assert envs.load_py_environment('point_mass').duration == 50
 
 
@@ -148,7 +150,8 @@ def test_push_random_init_randomises_the_puck_only(random_init):
 ARM_GOAL_TASKS = [('sawyer_push', 'SawyerPush'),
                   ('sawyer_drawer', 'SawyerDrawer'),
                   ('sawyer_window', 'SawyerWindow'),
-                  ('sawyer_faucet', 'SawyerFaucet')]
+                  ('sawyer_faucet', 'SawyerFaucet'),
+                  ('sawyer_bin', 'SawyerBin')]
 
 
 @pytest.mark.parametrize('env_name, class_name', ARM_GOAL_TASKS)
@@ -217,6 +220,71 @@ def test_window_reachable_goals_lie_within_the_handles_travel():
   assert np.all(travel >= -1e-6) and np.all(travel <= 0.2 + 1e-6)
 
 
+def _bin_episodes(count, seed=0):
+  """(block start, goal) of `count` sawyer_bin episodes."""
+  py_env = envs.load_py_environment('sawyer_bin', seed)
+  return [(observation[3:6], goal) for observation, goal in _resets(py_env, count)]
+
+
+def test_bin_block_starts_in_the_red_bin_and_goals_lie_on_the_blue_bins_floor():
+  episodes = _bin_episodes(40)
+  starts = np.array([start for start, _ in episodes])
+  goals = np.array([goal for _, goal in episodes])
+  # metaworld's start range (-0.21..-0.03, 0.65..0.75), x clipped to where the block fits.
+  assert np.all(starts[:, 0] >= -0.19 - 1e-6) and np.all(starts[:, 0] <= -0.05 + 1e-6)
+  assert np.all(starts[:, 1] >= 0.65) and np.all(starts[:, 1] <= 0.75)
+  assert np.all(np.ptp(starts[:, :2], axis=0) > 0.08)
+  np.testing.assert_allclose(starts[:, 2], 0.03, atol=1e-3)  # on the red bin's floor
+  # Within 5 cm of the blue bin's centre (0.12, 0.7) in x and y, on its floor.
+  block_goals = goals[:, 3:]
+  assert np.all(np.abs(block_goals[:, :2] - [0.12, 0.7]) <= 0.05)
+  assert np.all(np.ptp(block_goals[:, :2], axis=0) > 0.08)
+  np.testing.assert_allclose(block_goals[:, 2], starts[:, 2], atol=1e-6)
+  np.testing.assert_allclose(goals[:, :3], block_goals)  # the arm goal: 'goal' by default
+
+
+def test_bin_contrastive_rl_goals_lie_between_the_block_and_the_blue_bin():
+  gin.parse_config(["load_sawyer_bin.goal_distribution = 'contrastive_rl'"])
+  episodes = _bin_episodes(40)
+  starts = np.array([start for start, _ in episodes])
+  goals = np.array([goal[3:] for _, goal in episodes])
+  # A point from the block's start to the blue bin's centre (+- 5 cm), 3 to 12 cm high.
+  assert np.all(goals[:, 0] >= starts[:, 0] - 1e-6) and np.all(goals[:, 0] <= 0.17)
+  assert np.all(goals[:, 2] >= 0.03) and np.all(goals[:, 2] <= 0.12)
+  assert goals[:, 0].min() < -0.02 and goals[:, 0].max() > 0.07
+  assert np.ptp(goals[:, 2]) > 0.06
+
+
+def test_bin_bad_goal_distribution_fails_naming_the_binding():
+  gin.parse_config(["load_sawyer_bin.goal_distribution = 'air'"])
+  with pytest.raises(ValueError) as error:
+    envs.load_py_environment('sawyer_bin')
+  first_line = str(error.value).splitlines()[0]
+  assert first_line.startswith("load_sawyer_bin.goal_distribution='air'")
+  assert "'bin', 'contrastive_rl'" in first_line
+
+
+def test_bin_same_seed_same_episodes():
+  first, again, other = (_bin_episodes(3, seed) for seed in (4, 4, 5))
+  np.testing.assert_array_equal(np.concatenate(sum(first, ())), np.concatenate(sum(again, ())))
+  assert not np.allclose(np.concatenate(sum(first, ())), np.concatenate(sum(other, ())))
+
+
+def test_bin_goal_scene_holds_the_block_upright_at_its_goal():
+  task = envs.load_py_environment('sawyer_bin', seed=1).gym_env
+  for _ in range(2):
+    task.reset()
+    state = task.state()
+    scene = task._goal_scene()  # pylint: disable=protected-access
+    np.testing.assert_allclose(scene.body('obj').xipos, task.object_goal, atol=1e-6)
+    np.testing.assert_allclose(scene.body('obj').xquat, [1.0, 0.0, 0.0, 0.0], atol=1e-6)
+    # The hand over the block: the arm goal (the block's) as low as the mocap box lets it be.
+    mw = task.metaworld_env
+    hand_goal = np.clip(task.arm_goal, mw.mocap_low, mw.mocap_high)
+    np.testing.assert_allclose(scene.body('hand').xpos, hand_goal, atol=0.02)
+    np.testing.assert_array_equal(task.state(), state)  # posed in a copy
+
+
 @pytest.mark.parametrize('env_name', ['sawyer_push', 'sawyer_window', 'sawyer_faucet'])
 def test_the_hand_starts_where_the_2020_code_put_it(env_name):
   py_env = envs.load_py_environment(env_name)
@@ -268,7 +336,7 @@ needs_rendering = pytest.mark.skipif(
 
 
 @needs_rendering
-@pytest.mark.parametrize('env_name', ['sawyer_push', 'sawyer_faucet'])
+@pytest.mark.parametrize('env_name', ['sawyer_push', 'sawyer_faucet', 'sawyer_bin'])
 def test_render_returns_a_nonblank_rgb_frame(env_name):
   py_env = envs.load_py_environment(env_name)
   py_env.reset()
@@ -279,3 +347,20 @@ def test_render_returns_a_nonblank_rgb_frame(env_name):
   assert frame.std() > 10.0
   with pytest.raises(ValueError):
     py_env.render(mode='human')
+
+
+@needs_rendering
+def test_bin_agent_frame_shows_both_bins_and_the_block():
+  task = envs.load_py_environment('sawyer_bin').gym_env
+  task.reset()
+  frame = task.agent_frame(48, 48).astype(np.int32)
+  red, green, blue = frame[..., 0], frame[..., 1], frame[..., 2]
+  # The camera faces the robot, so the red bin (x < 0) is on the right.
+  red_bin = (red > 150) & (green < 60) & (blue < 60)
+  blue_bin = (blue > 150) & (red < 60) & (green < 60)
+  block = (green > 150) & (red < 100) & (blue < 100)
+  columns = np.arange(48)
+  assert red_bin.sum() > 40 and blue_bin.sum() > 40 and block.sum() >= 2
+  assert columns[blue_bin.any(axis=0)].mean() < columns[red_bin.any(axis=0)].mean()
+  # The block is drawn inside the red bin's columns.
+  assert set(columns[block.any(axis=0)]) <= set(columns[red_bin.any(axis=0)])
