@@ -69,6 +69,21 @@ class SampledTransition(NamedTuple):
   last_offset: tf.Tensor
 
 
+class SampledWindow(NamedTuple):
+  """Windows of up to W consecutive steps of one episode each, as sequence models train on them.
+
+  observations[:, j] is s_{t+j} for j = 0..W and actions[:, j] is a_{t+j} for
+  j < W, from a uniformly sampled stored row t; length (int32 [B], 1..W) is how
+  many of the W steps lie within the episode's stored steps: past it,
+  observations repeat s_{t+length} and actions repeat the last valid one.
+  Pixel observations are whole ones (frames stacked, the episode's goal frame),
+  each step's frames read from the rows that store them.
+  """
+  observations: tf.Tensor
+  actions: tf.Tensor
+  length: tf.Tensor
+
+
 class GoalReplayBuffer(replay_buffer.ReplayBuffer):
   """A ring buffer of transitions from `batch_size` parallel environments.
 
@@ -312,8 +327,8 @@ class GoalReplayBuffer(replay_buffer.ReplayBuffer):
       raise ValueError('GoalReplayBuffer.get_next needs a sample_batch_size.')
     return self.sample(sample_batch_size), ()
 
-  def sample(self, sample_batch_size):
-    """Samples stored transitions uniformly, with a future and the last state of each one's episode."""
+  def _sample_rows(self, sample_batch_size):
+    """(env, row id, id of the episode's last stored row) of rows drawn uniformly from the stored ones."""
     num_added = self._num_added.value()
     num_stored = (num_added - self._frames.sampleable_start(num_added) if self._pixels
                   else self._num_stored())
@@ -327,6 +342,44 @@ class GoalReplayBuffer(replay_buffer.ReplayBuffer):
     row_id = first_id + flat - tf.gather(stored_before, env)
     newest_id = tf.gather(num_added, env) - 1
     end_id = tf.minimum(self._gather(self._episode_end.variable, env, row_id), newest_id)
+    return env, row_id, end_id
+
+  def sample_windows(self, sample_batch_size, window):
+    """Samples SampledWindows of up to `window` steps, each from a uniformly drawn stored row.
+
+    A row late in its episode gives a shorter window (its length); a
+    sequence model such as GLAMOR's uses every (s_t, s_{t+k}) pair of one,
+    k = 1..length.
+    """
+    if not (isinstance(window, int) and window >= 1):
+      raise ValueError(f'window={window!r}: must be an int >= 1.')
+    env, row_id, end_id = self._sample_rows(sample_batch_size)
+    length = tf.minimum(end_id - row_id + 1, window)
+    # Row t + j's next observation is s_{t+j+1}; steps past the episode's
+    # stored end read its last row again.
+    steps = tf.range(window, dtype=tf.int64)[None, :]
+    rows = row_id[:, None] + tf.minimum(steps, length[:, None] - 1)
+    envs = tf.broadcast_to(env[:, None], tf.shape(rows))
+    flat_env, flat_rows = tf.reshape(envs, [-1]), tf.reshape(rows, [-1])
+
+    def per_step(flat):
+      return tf.reshape(flat, tf.concat([[sample_batch_size, window], tf.shape(flat)[1:]], 0))
+
+    first = self._gather(self._observations.variable, env, row_id)
+    later = self._gather(self._next_observations.variable, flat_env, flat_rows)
+    if self._pixels:
+      first = self._frames.observation(first, env, row_id)
+      later = self._frames.observation(later, flat_env, flat_rows, next_observation=True)
+    observations = tf.nest.map_structure(
+        lambda head, rest: tf.concat([head[:, None], per_step(rest)], axis=1), first, later)
+    return SampledWindow(
+        observations=observations,
+        actions=per_step(self._gather(self._actions.variable, flat_env, flat_rows)),
+        length=tf.cast(length, tf.int32))
+
+  def sample(self, sample_batch_size):
+    """Samples stored transitions uniformly, with a future and the last state of each one's episode."""
+    env, row_id, end_id = self._sample_rows(sample_batch_size)
     if self._future_offsets == 'geometric':
       future_id = tf.minimum(row_id + self._geometric_offsets(sample_batch_size) - 1, end_id)
     else:

@@ -42,7 +42,7 @@ def test_paper_example_is_four_tasks_by_three_seeds():
 
 
 @pytest.mark.usefixtures('clear_gin')
-@pytest.mark.parametrize('example', ['paper.yaml', 'point_mass_tiny.yaml', 'push_relabel.py'])
+@pytest.mark.parametrize('example', sorted(os.listdir(EXAMPLES)))
 def test_every_run_of_the_examples_is_a_config_train_eval_accepts(example):
   for run in spec_lib.load(os.path.join(EXAMPLES, example)).runs:
     gin.clear_config()

@@ -302,3 +302,53 @@ def test_episode_abandoned_by_a_reset_is_closed():
     check_sample(sample, episode_length=1000)
     abandoned = sample.observation.numpy()[:, 0] == 0
     assert abandoned.any() and np.all(sample.last_observation.numpy()[abandoned, 1] == 40)
+
+
+def _actions_by_step(buffer):
+  """{(episode, t): the action taken at s_t} of every row of a filled ring."""
+  observations = buffer._observations.variable.numpy().reshape(-1, 2)  # pylint: disable=protected-access
+  actions = buffer._actions.variable.numpy().reshape(-1)  # pylint: disable=protected-access
+  return {tuple(obs.astype(int)): float(action) for obs, action in zip(observations, actions)}
+
+
+def test_windows_are_consecutive_steps_of_one_episode_cut_at_its_end():
+  window = 4
+  buffer = make_buffer(batch_size=2, max_length=60)
+  fill(buffer, [CountingEnv(7), CountingEnv(5, first_episode=1000)], num_steps=200)
+  actions_at = _actions_by_step(buffer)
+  sample = buffer.sample_windows(256, window)
+  observations, actions, lengths = (sample.observations.numpy(), sample.actions.numpy(),
+                                    sample.length.numpy())
+  assert observations.shape == (256, window + 1, 2) and actions.shape == (256, window, 1)
+  seen_lengths = set()
+  newest = {observations[:, 0, 0][observations[:, 0, 0] < 1000].max(),
+            observations[:, 0, 0].max()}
+  for obs, acts, length in zip(observations, actions, lengths):
+    episode, t = obs[0].astype(int)
+    episode_length = 5 if episode >= 1000 else 7
+    # Every stored step of the episode from t on, up to the window (an ongoing
+    # episode has fewer stored).
+    assert length <= min(window, episode_length - t)
+    if episode not in newest:
+      assert length == min(window, episode_length - t)
+    seen_lengths.add(int(length))
+    for j in range(window + 1):
+      np.testing.assert_array_equal(obs[j], [episode, t + min(j, length)])
+    for j in range(window):
+      assert acts[j, 0] == actions_at[(episode, t + min(j, length - 1))]
+  assert seen_lengths == {1, 2, 3, 4}
+
+
+def test_a_window_of_the_ongoing_episode_stops_at_the_newest_step():
+  buffer = make_buffer()
+  fill(buffer, [CountingEnv(episode_length=1000)], num_steps=12)
+  sample = buffer.sample_windows(200, 5)
+  last = sample.observations.numpy()[np.arange(200), sample.length.numpy(), 1]
+  assert last.max() == 12 and np.all(last <= 12)
+
+
+def test_a_window_must_be_at_least_one_step():
+  buffer = make_buffer()
+  fill(buffer, [CountingEnv(episode_length=5)], num_steps=10)
+  with pytest.raises(ValueError, match='window=0: must be an int >= 1'):
+    buffer.sample_windows(4, 0)

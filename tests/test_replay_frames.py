@@ -218,3 +218,23 @@ def test_a_pixel_buffer_loads_frames_and_only_a_pixel_buffer_does():
   states, next_states, actions, episode_frames, goal_frames = _dataset_of(env, [4])
   with pytest.raises(ValueError, match='takes episode frames for a pixel buffer'):
     make_buffer(env, max_length=4).load_episodes(states, actions, next_states, [4])
+
+
+@pytest.mark.parametrize('stack', [1, 3])
+def test_windows_of_a_pixel_buffer_stack_each_steps_frames(stack):
+  env = FrameCountingEnv(episode_length=6, stack=stack)
+  buffer = make_buffer(env, max_length=200)
+  fill(buffer, [env], 50)
+  sample = buffer.sample_windows(64, 4)
+  observations = tf.nest.map_structure(np.asarray, sample.observations)
+  newest = observations[frames.STATE][:, 0, 0].max()
+  for i, length in enumerate(sample.length.numpy()):
+    episode, t = observations[frames.STATE][i, 0, :2].astype(int)
+    assert length <= min(4, 6 - t)
+    if episode != newest:  # the ongoing episode has fewer steps stored
+      assert length == min(4, 6 - t)
+    for j in range(5):
+      step = t + min(j, length)
+      assert list(observations[frames.STATE][i, j, :2]) == [episode, step]
+      assert list(observations[frames.PIXELS][i, j][0, 0, 0::2]) == stack_of(episode, step, stack)
+      assert np.all(observations[frames.GOAL_PIXELS][i, j] == 255 - episode)

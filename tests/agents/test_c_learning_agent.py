@@ -261,14 +261,57 @@ def test_actor_loss_by_hand():
   np.testing.assert_allclose(losses['cross_entropy'], 0.731747, rtol=1e-4)
 
 
-def test_actor_loss_has_gradient_only_through_actions():
+def _recording(function, record):
+  """`function`, keeping each of its results in `record`."""
+  def recorded(*args, **kwargs):
+    record.append(function(*args, **kwargs))
+    return record[-1]
+  return recorded
+
+
+def test_actor_loss_has_gradient_only_through_actions(monkeypatch):
+  """d loss / d actor = (d loss / d actions) (d actions / d actor): no other path reaches the actor."""
   agent = _make_agent()
   observations = _batch().observation
+  actor_variables = agent._actor_network.trainable_variables
+  sampled = []
+  monkeypatch.setattr(agent, '_sample_actions', _recording(agent._sample_actions, sampled))
   with tf.GradientTape(persistent=True) as tape:
     loss = agent.actor_loss(observations)
-  actor_grads = tape.gradient(loss, agent._actor_network.trainable_variables)
-  assert all(g is not None for g in actor_grads)
-  assert any(np.any(g.numpy() != 0) for g in actor_grads)
+  actions, = sampled
+  # The same loss with those actions as constants: its gradient in the actions alone.
+  fixed = tf.constant(actions)
+  monkeypatch.setattr(agent, '_sample_actions', lambda *args, **kwargs: fixed)
+  with tf.GradientTape() as action_tape:
+    action_tape.watch(fixed)
+    loss_at_fixed = agent.actor_loss(observations)
+  np.testing.assert_allclose(loss_at_fixed.numpy(), loss.numpy(), rtol=1e-6)
+  chained = tape.gradient(actions, actor_variables,
+                          output_gradients=action_tape.gradient(loss_at_fixed, fixed))
+  direct = tape.gradient(loss, actor_variables)
+  assert any(np.any(g.numpy() != 0) for g in direct)
+  for chain, grad in zip(chained, direct):
+    np.testing.assert_allclose(grad.numpy(), chain.numpy(), rtol=1e-5, atol=1e-7)
+
+
+def test_the_actor_step_changes_no_critic():
+  # Critics that their own step cannot move (learning rate 0): whatever moves them is the actor's.
+  agent = c_learning_agent.CLearningAgent(
+      TIME_STEP_SPEC, ACTION_SPEC, gamma=GAMMA, actor_fc_layers=(8,), critic_fc_layers=(8,),
+      actor_learning_rate=1e-2, critic_learning_rate=0.0)
+  agent.initialize()
+  critics = agent._critic_network_1.variables + agent._critic_network_2.variables
+  critics_before = [v.numpy() for v in critics]
+  actor_before = [v.numpy() for v in agent._actor_network.variables]
+  with tf.GradientTape() as tape:
+    loss = agent.actor_loss(_batch().observation)
+  # The actor loss does depend on the critics; the step must not follow that gradient.
+  assert any(np.any(g.numpy() != 0) for g in tape.gradient(loss, critics) if g is not None)
+  agent.train(_batch())
+  for before, variable in zip(critics_before, critics):
+    np.testing.assert_array_equal(variable.numpy(), before, err_msg=variable.name)
+  assert any(not np.array_equal(before, v.numpy())
+             for before, v in zip(actor_before, agent._actor_network.variables))
 
 
 def test_discrete_action_spec_is_rejected():

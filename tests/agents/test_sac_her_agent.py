@@ -240,6 +240,58 @@ def test_train_step(use_tf_function, tmp_path):
           'Losses/alpha_loss'} <= tags
 
 
+def _recording(function, record):
+  """`function`, keeping each of its results in `record`."""
+  def recorded(*args, **kwargs):
+    record.append(function(*args, **kwargs))
+    return record[-1]
+  return recorded
+
+
+def test_actor_loss_reaches_the_actor_only_through_its_actions_and_their_log_probs(monkeypatch):
+  """d loss / d actor = the chain rule through (a, log pi(a|s)): the critics pass no other gradient."""
+  agent = _make_agent()
+  observations = _random_batch(8).observation
+  actor_variables = agent._actor_network.trainable_variables
+  sampled = []
+  monkeypatch.setattr(agent, '_actions_and_log_probs',
+                      _recording(agent._actions_and_log_probs, sampled))
+  with tf.GradientTape(persistent=True) as tape:
+    loss = agent.actor_loss(observations)
+  (actions, log_probs), = sampled
+  # The same loss with the actions and their log-probabilities as constants.
+  fixed = (tf.constant(actions), tf.constant(log_probs))
+  monkeypatch.setattr(agent, '_actions_and_log_probs', lambda *args, **kwargs: fixed)
+  with tf.GradientTape() as action_tape:
+    action_tape.watch(fixed)
+    loss_at_fixed = agent.actor_loss(observations)
+  np.testing.assert_allclose(loss_at_fixed.numpy(), loss.numpy(), rtol=1e-6)
+  d_loss_d_actions, d_loss_d_log_probs = action_tape.gradient(loss_at_fixed, fixed)
+  # The critics' part: -min Q's gradient in the actions is not zero.
+  assert np.any(d_loss_d_actions.numpy() != 0)
+  chained = tape.gradient([actions, log_probs], actor_variables,
+                          output_gradients=[d_loss_d_actions, d_loss_d_log_probs])
+  direct = tape.gradient(loss, actor_variables)
+  for chain, grad in zip(chained, direct):
+    np.testing.assert_allclose(grad.numpy(), chain.numpy(), rtol=1e-5, atol=1e-7)
+
+
+def test_the_actor_step_changes_no_critic():
+  # Critics that their own step cannot move (learning rate 0): whatever moves them is the actor's.
+  agent = sac_her_agent.SacHerAgent(
+      TIME_STEP_SPEC, ACTION_SPEC, gamma=GAMMA, actor_fc_layers=(8,), critic_fc_layers=(8,),
+      actor_learning_rate=1e-2, critic_learning_rate=0.0, alpha_learning_rate=1e-3)
+  agent.initialize()
+  critics = agent._critic_network_1.variables + agent._critic_network_2.variables
+  critics_before = [v.numpy() for v in critics]
+  actor_before = [v.numpy() for v in agent._actor_network.variables]
+  agent.train(_random_batch(8))
+  for before, variable in zip(critics_before, critics):
+    np.testing.assert_array_equal(variable.numpy(), before, err_msg=variable.name)
+  assert any(not np.array_equal(before, v.numpy())
+             for before, v in zip(actor_before, agent._actor_network.variables))
+
+
 def test_train_rejects_trajectories():
   with pytest.raises(TypeError, match='RelabeledTransition'):
     _make_agent().train(tuple(_random_batch()))

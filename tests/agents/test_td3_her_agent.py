@@ -121,6 +121,59 @@ def test_only_the_preactivation_penalty_pulls_a_saturated_actor_back(penalty):
     np.testing.assert_allclose(gradient, [1.8e-4, -1.8e-4], rtol=0.05)
 
 
+class _ActorOutputs:
+  """Stands in for an actor network: its outputs are `network`'s, recorded, or `fixed` ones."""
+
+  def __init__(self, network=None, fixed=None):
+    self._network, self._fixed, self.actions = network, fixed, []
+
+  def __call__(self, *args, **kwargs):
+    if self._fixed is not None:
+      return self._fixed, ()
+    actions, state = self._network(*args, **kwargs)
+    self.actions.append(actions)
+    return actions, state
+
+
+def test_actor_loss_reaches_the_actor_only_through_its_actions(monkeypatch):
+  """d loss / d actor = (d loss / d actions) (d actions / d actor): no other path reaches the actor."""
+  agent = _make_agent(action_l2=0.5, preactivation_l2=0.2)
+  observations = _batch().observation
+  actor_variables = agent._actor_network.trainable_variables
+  recorder = _ActorOutputs(network=agent._actor_network)
+  monkeypatch.setattr(agent, '_actor_network', recorder)
+  with tf.GradientTape(persistent=True) as tape:
+    loss = agent.actor_loss(observations)
+  actions, = recorder.actions
+  # The same loss (Q_1 and both penalties) with those actions as constants.
+  fixed = tf.constant(actions)
+  monkeypatch.setattr(agent, '_actor_network', _ActorOutputs(fixed=fixed))
+  with tf.GradientTape() as action_tape:
+    action_tape.watch(fixed)
+    loss_at_fixed = agent.actor_loss(observations)
+  np.testing.assert_allclose(loss_at_fixed.numpy(), loss.numpy(), rtol=1e-6)
+  chained = tape.gradient(actions, actor_variables,
+                          output_gradients=action_tape.gradient(loss_at_fixed, fixed))
+  direct = tape.gradient(loss, actor_variables)
+  assert any(np.any(g.numpy() != 0) for g in direct)
+  for chain, grad in zip(chained, direct):
+    np.testing.assert_allclose(grad.numpy(), chain.numpy(), rtol=1e-5, atol=1e-7)
+
+
+def test_the_actor_step_changes_no_critic():
+  # Critics that their own step cannot move (learning rate 0): whatever moves them is the actor's.
+  agent = _make_agent(actor_learning_rate=1e-2, critic_learning_rate=0.0)
+  agent.initialize()
+  critics = agent._critic_network_1.variables + agent._critic_network_2.variables
+  critics_before = [v.numpy() for v in critics]
+  actor_before = [v.numpy() for v in agent._actor_network.variables]
+  agent.train(_batch())  # step 0: the actor steps too
+  for before, variable in zip(critics_before, critics):
+    np.testing.assert_array_equal(variable.numpy(), before, err_msg=variable.name)
+  assert any(not np.array_equal(before, v.numpy())
+             for before, v in zip(actor_before, agent._actor_network.variables))
+
+
 def test_the_actor_moves_every_actor_update_period_steps():
   agent = _make_agent(actor_update_period=3)
   agent.initialize()
