@@ -36,7 +36,7 @@ class _StoredRows(tf.__internal__.tracking.Trackable):
 
 
 # How a future state's offset k is drawn (train_eval.future_offsets).
-FUTURE_OFFSETS = ('geometric', 'uniform')
+FUTURE_OFFSETS = ('geometric', 'truncated_geometric', 'uniform')
 
 
 class Transition(NamedTuple):
@@ -51,8 +51,9 @@ class SampledTransition(NamedTuple):
 
   future_observation is s_{t+k}: k ~ Geometric(1 - gamma) on {1, 2, ...},
   truncated at the episode's last stored state and at max_future_steps, or with
-  future_offsets='uniform', k uniform on the steps up to the episode's last
-  stored state (at most max_future_steps);
+  future_offsets='truncated_geometric' the same geometric renormalised over the
+  steps up to the episode's last stored state, or with 'uniform', k uniform on
+  those steps (at most max_future_steps either way);
   last_observation is the episode's last stored state. future_offset and
   last_offset are their k (int32 [B], >= 1): s_{t+k} is that many steps after s_t.
   With pixel observations, observation and next_observation are whole pixel
@@ -382,6 +383,8 @@ class GoalReplayBuffer(replay_buffer.ReplayBuffer):
     env, row_id, end_id = self._sample_rows(sample_batch_size)
     if self._future_offsets == 'geometric':
       future_id = tf.minimum(row_id + self._geometric_offsets(sample_batch_size) - 1, end_id)
+    elif self._future_offsets == 'truncated_geometric':
+      future_id = row_id + self._truncated_geometric_offsets(end_id - row_id + 1) - 1
     else:
       future_id = row_id + self._uniform_offsets(end_id - row_id + 1) - 1
     next_states = self._next_observations.variable
@@ -414,6 +417,21 @@ class GoalReplayBuffer(replay_buffer.ReplayBuffer):
     if self._max_future_steps is not None:
       offsets = tf.minimum(offsets, self._max_future_steps)
     return offsets
+
+  def _truncated_geometric_offsets(self, steps_left):
+    """Offsets k on 1..steps_left with P(k) proportional to gamma^(k - 1) (int64 [B]), at most max_future_steps.
+
+    The geometric distribution renormalised over the steps the episode has
+    left (contrastive RL's future goals), where 'geometric' gives the rest of
+    its mass to the episode's last state.
+    """
+    if self._max_future_steps is not None:
+      steps_left = tf.minimum(steps_left, self._max_future_steps)
+    uniform = self._rng.uniform(tf.shape(steps_left), minval=0.0, maxval=1.0, dtype=tf.float64)
+    # The inverse of the CDF (1 - gamma^k) / (1 - gamma^n).
+    tail = 1.0 - tf.exp(self._log_gamma * tf.cast(steps_left, tf.float64))
+    offsets = tf.cast(tf.math.ceil(tf.math.log1p(-uniform * tail) / self._log_gamma), tf.int64)
+    return tf.clip_by_value(offsets, 1, steps_left)
 
   def _uniform_offsets(self, steps_left):
     """Offsets k uniform on 1..steps_left (int64 [B], each >= 1), at most max_future_steps."""

@@ -94,9 +94,11 @@ def train_eval(
   gives the same run whatever their values.
 
   Future goals are s_{t+k} of the same episode, with k ~ Geometric(1 - gamma)
-  (future_offsets='geometric', C-learning's) or uniform on the rest of the
+  (future_offsets='geometric', C-learning's; past the episode's end, its last
+  state), the same geometric renormalised over the rest of the episode
+  ('truncated_geometric', contrastive RL's) or uniform on the rest of the
   episode ('uniform': HER's 'future' strategy and GCSL's), at most
-  max_future_steps either way.
+  max_future_steps in every case.
 
   Offline (gin/setups/offline.gin): `dataset` names a Minari dataset (an id
   under $MINARI_DATASETS_PATH or ~/.minari/datasets, or a dataset directory;

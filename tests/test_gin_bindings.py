@@ -5,17 +5,28 @@ each parameter that the package's own code passes is denylisted (config.SET_BY
 says which binding sets it instead), and every other parameter gets a
 distinctive value here: a run with those bindings must show each of them in its
 operative.gin, which holds what gin supplied to the calls, never a caller's value.
+Beside that, READERS reads each value back off the object it configures (the
+run's settings, agent, networks, task, replay, metrics; an env-only run's
+environment), as the run built it: an attribute where there is one, an effect
+(an episode's length, the arm's goal after a reset) where there is not.
 """
 import inspect
+import re
+import types
 
 import gin
+import numpy as np
 import pytest
+import tensorflow as tf
+from tf_agents.environments import wrappers
 
 from c_learning import agents
 from c_learning import config
 from c_learning import envs
 from c_learning import registry
+from c_learning import relabel
 from c_learning import runner
+from c_learning.agents import gcsl_agent
 from tests import train_eval_helpers as helpers
 
 def _agent_settings(scale):
@@ -87,6 +98,7 @@ DISTINCTIVE = {
     'ContrastiveAgent': {'loss': 'cpc', 'energy': 'l2', 'repr_dim': 5,
                          'actor_fc_layers': (16, 7), 'critic_fc_layers': (7, 16),
                          'twin_critics': True, 'random_goal_fraction': 0.25,
+                         'logsumexp_penalty': 0.02,
                          'actor_learning_rate': 5e-3, 'critic_learning_rate': 7e-3,
                          'target_entropy': -0.5, 'initial_log_alpha': 0.3,
                          'alpha_learning_rate': 2e-3, 'gradient_clipping': 8.0,
@@ -95,7 +107,8 @@ DISTINCTIVE = {
                                 'last_kernel_initializer': 'zeros'},
     'GoalDistanceMetrics': {'name': 'GoalDistanceX'},
     'load_point_mass': {'max_episode_steps': 7},
-    'load_goal_cartpole': {'max_episode_steps': 11, 'goal_xmin': -0.5, 'goal_xmax': 0.75,
+    'load_goal_cartpole': {'actions': 'discrete', 'terminate_on_fall': True,
+                           'max_episode_steps': 11, 'goal_xmin': -0.5, 'goal_xmax': 0.75,
                            'dynamic_goal': True, 'goal_period': 6.0},
     'load_sawyer_reach': {'max_episode_steps': 9},
     'load_sawyer_push': {'max_episode_steps': 9, 'random_init': True, 'wide_goals': True},
@@ -215,6 +228,242 @@ def _operative_values(operative, bindings):
     gin.clear_config()
 
 
+
+# How to read each parameter's value back off what a run built. A reader gets
+# `built` (a SimpleNamespace: settings, agent, task, replay, checkpoints,
+# exporter, metrics and env; an env-only run has only env), read right after the
+# runner built and restored everything, before any train step moves a value.
+
+def _setting(name):
+  """The Runner's settings (train_eval's arguments, as the Runner got them)."""
+  return lambda built: getattr(built.settings, name)
+
+
+def _hidden_widths(network):
+  """The widths of a network's hidden Dense layers: every kernel's, in creation order, less the output layer's."""
+  kernels = [v for v in network.trainable_variables if v.name.endswith('kernel:0')]
+  return tuple(int(kernel.shape[-1]) for kernel in kernels[:-1])
+
+
+def _learning_rate(optimizer_name):
+  return lambda built: float(getattr(built.agent, optimizer_name).learning_rate.numpy())
+
+
+def _attribute(name, of='agent'):
+  return lambda built: getattr(getattr(built, of), name)
+
+
+def _snake(instance):
+  """'HeUniform' -> 'he_uniform': how gin names a Keras initializer or activation."""
+  name = getattr(instance, '__name__', type(instance).__name__)
+  return re.sub(r'(?<!^)(?=[A-Z])', '_', name).lower()
+
+
+def _gym_task(py_env):
+  """The gymnasium task inside a PyEnvironment's wrappers."""
+  while hasattr(py_env, 'wrapped_env'):
+    py_env = py_env.wrapped_env()
+  return py_env.gym_env
+
+
+def _episode_length(built):
+  """A time limit: a run's eval env's TimeLimit; an env's effect, the steps of zero actions until the episode ends."""
+  if hasattr(built, 'task'):
+    return envs.episode_steps(built.task.eval_env)
+  env = built.env
+  if getattr(_gym_task(env), '_terminate_on_fall', False):
+    # A falling pole ends the episode before its time limit: read the limit.
+    while not isinstance(env, wrappers.TimeLimit):
+      env = env.wrapped_env()
+    return env.duration
+  action = np.zeros(env.action_spec().shape, env.action_spec().dtype)
+  env.reset()
+  for steps in range(1, 101):
+    if env.step(action).is_last():
+      return steps
+  return None
+
+
+def _arm_goal_type(built):
+  """Which goal the arm got at the reset: the object goal, the object's start, or another."""
+  task = _gym_task(built.env)
+  task.reset()
+  if np.allclose(task.arm_goal, task.object_goal):
+    return 'goal'
+  if np.allclose(task.arm_goal, task.object_pos()):
+    return 'puck'
+  return 'random'
+
+
+def _twin_agent_readers(agent):
+  return {
+      f'{agent}.actor_fc_layers': lambda b: _hidden_widths(b.agent._actor_network),
+      f'{agent}.critic_fc_layers': lambda b: _hidden_widths(b.agent._critic_network_1),
+      f'{agent}.actor_learning_rate': _learning_rate('_actor_optimizer'),
+      f'{agent}.critic_learning_rate': _learning_rate('_critic_optimizer'),
+      f'{agent}.target_update_tau': _attribute('_target_update_tau'),
+      f'{agent}.target_update_period': _attribute('_target_update_period'),
+      f'{agent}.gradient_clipping': _attribute('_gradient_clipping'),
+      f'{agent}.normalize_observations': lambda b: b.agent._observation_stats is not None,
+      f'{agent}.name': _attribute('name'),
+  }
+
+
+def _imitation_readers(agent):
+  return {
+      f'{agent}.actor_fc_layers': lambda b: _hidden_widths(b.agent._actor_network),
+      f'{agent}.actor_learning_rate': _learning_rate('_actor_optimizer'),
+      f'{agent}.horizon_input': lambda b: isinstance(b.agent._actor_network,
+                                                     gcsl_agent.HorizonActorNetwork),
+      f'{agent}.max_horizon': _attribute('_max_horizon'),
+      f'{agent}.gradient_clipping': _attribute('_gradient_clipping'),
+      f'{agent}.name': _attribute('name'),
+  }
+
+
+def _classifier_critic_layers(built):
+  """The first critic's hidden layers and its output layer."""
+  net = built.agent._critic_network_1
+  net = getattr(net, 'inner', net)  # behind the observation normaliser
+  return net._hidden_layers, net._logit_layer
+
+
+READERS = {
+    # train_eval's arguments: what the Runner got, and where it is easy to
+    # see, what it did with it.
+    **{f'train_eval.{name}': _setting(name) for name in DISTINCTIVE['train_eval']},
+    'train_eval.num_parallel_envs': lambda b: b.task.train_env.batch_size,
+    'train_eval.replay_buffer_capacity': lambda b: b.replay._max_length * b.replay._batch_size,
+    'train_eval.max_future_steps': _attribute('_max_future_steps', of='replay'),
+    'train_eval.future_offsets': _attribute('_future_offsets', of='replay'),
+    'train_eval.gamma': _attribute('_gamma'),
+    'train_eval.success_threshold': lambda b: b.task.success_threshold,
+    'train_eval.log_subset': lambda b: tuple(b.metrics._views[1][0]),
+    'train_eval.checkpoints_to_keep': _attribute('_keep', of='checkpoints'),
+    'train_eval.export_policy': lambda b: b.exporter is not None,
+    'train_eval.debug_summaries': _attribute('_debug_summaries'),
+    'train_eval.summarize_grads_and_vars': _attribute('_summarize_grads_and_vars'),
+    'train_eval.env_name': lambda b: b.task.spec.name,
+    'train_eval.observations': lambda b: 'pixels' if b.task.spec.has_pixels else 'state',
+    'pixel_observations.height': lambda b: b.task.eval_env.observation_spec()['pixels'].shape[0],
+    'pixel_observations.width': lambda b: b.task.eval_env.observation_spec()['pixels'].shape[1],
+    'pixel_observations.frame_stack': lambda b: _frame_shape(b)[3],
+    'pixel_observations.grayscale': lambda b: _frame_shape(b)[2] == 1,
+    # The settings that the critic's FrameEncoder was built with.
+    **{f'pixel_encoder.{name}': (lambda name: lambda b: getattr(
+        b.agent._critic_network_1.encoder._settings, name))(name)
+       for name in DISTINCTIVE['pixel_encoder']},
+    'pixel_encoder.share_actor_critic': _attribute('_share_encoder'),
+    'obs_to_goal.start_index': lambda b: b.task.relabeler.goal_slice.start_index,
+    'obs_to_goal.end_index': lambda b: b.task.relabeler.goal_slice.end_index,
+    **{f'goal_fn.{name}': (lambda name: lambda b: getattr(b.task.relabeler, name))(name)
+       for name in DISTINCTIVE['goal_fn']},
+    'threshold_reward.threshold': lambda b: _reward_threshold(b),
+    **_twin_agent_readers('SacHerAgent'),
+    'SacHerAgent.terminate_on_reward': _attribute('_terminate_on_reward'),
+    'SacHerAgent.target_entropy': _attribute('_target_entropy'),
+    'SacHerAgent.initial_log_alpha': lambda b: float(b.agent._log_alpha.numpy()),
+    'SacHerAgent.alpha_learning_rate': _learning_rate('_alpha_optimizer'),
+    **_twin_agent_readers('Td3HerAgent'),
+    **{f'Td3HerAgent.{name}': _attribute(f'_{name}')
+       for name in ('actor_update_period', 'target_noise_std', 'target_noise_clip',
+                    'exploration_noise_std', 'exploration_random_prob', 'action_l2',
+                    'preactivation_l2', 'terminate_on_reward')},
+    **_twin_agent_readers('CLearningAgent'),
+    'CLearningAgent.w_clipping': _attribute('_w_clipping'),
+    'CLearningAgent.use_td_targets': _attribute('_use_td_targets'),
+    'CLearningAgent.actor_loss_type': _attribute('_actor_loss_type'),
+    # lambda = 2 relabel_next_prob (0.25 in the run) weighs the TD term only with exact_hybrid.
+    'CLearningAgent.exact_hybrid': lambda b: b.agent._td_weight == 2 * b.task.relabeler.relabel_next_prob != 1.0,
+    **_imitation_readers('GcslAgent'),
+    **_imitation_readers('GoalBcAgent'),
+    **_imitation_readers('WgcslAgent'),
+    'WgcslAgent.critic_fc_layers': lambda b: _hidden_widths(b.agent._critic_network),
+    'WgcslAgent.critic_learning_rate': _learning_rate('_critic_optimizer'),
+    **{f'WgcslAgent.{name}': _attribute(f'_{name}')
+       for name in ('target_update_tau', 'use_drw', 'use_geaw', 'use_baw', 'geaw_max',
+                    'baw_epsilon', 'baw_max_percentile', 'baw_warmup_steps')},
+    'ContrastiveAgent.loss': _attribute('_loss_kind'),
+    'ContrastiveAgent.energy': _attribute('_energy'),
+    'ContrastiveAgent.repr_dim': lambda b: _contrastive_widths(b)[-1],
+    'ContrastiveAgent.actor_fc_layers': lambda b: _hidden_widths(b.agent._actor_network),
+    'ContrastiveAgent.critic_fc_layers': lambda b: _contrastive_widths(b)[:-1],
+    'ContrastiveAgent.twin_critics': lambda b: len(b.agent._critic_networks) == 2,
+    'ContrastiveAgent.random_goal_fraction': _attribute('_random_goal_fraction'),
+    'ContrastiveAgent.logsumexp_penalty': _attribute('_logsumexp_penalty'),
+    'ContrastiveAgent.actor_learning_rate': _learning_rate('_actor_optimizer'),
+    'ContrastiveAgent.critic_learning_rate': _learning_rate('_critic_optimizer'),
+    'ContrastiveAgent.target_entropy': _attribute('_target_entropy'),
+    'ContrastiveAgent.initial_log_alpha': lambda b: float(b.agent._log_alpha.numpy()),
+    'ContrastiveAgent.alpha_learning_rate': _learning_rate('_alpha_optimizer'),
+    'ContrastiveAgent.gradient_clipping': _attribute('_gradient_clipping'),
+    'ContrastiveAgent.name': _attribute('name'),
+    'ClassifierCriticNetwork.activation_fn': lambda b: _snake(
+        _classifier_critic_layers(b)[0][0].activation),
+    'ClassifierCriticNetwork.kernel_initializer': lambda b: _snake(
+        _classifier_critic_layers(b)[0][0].kernel_initializer),
+    'ClassifierCriticNetwork.last_kernel_initializer': lambda b: _snake(
+        _classifier_critic_layers(b)[1].kernel_initializer),
+    'GoalDistanceMetrics.name': lambda b: b.metrics.name,
+    # The loaders' time limits, by their effect; their other settings, off the task.
+    **{f'{loader}.max_episode_steps': _episode_length
+       for loader in DISTINCTIVE if loader.startswith('load_')},
+    'dmc_task.max_episode_steps': _episode_length,
+    'dmc_task.actions': lambda b: ('discrete' if np.issubdtype(b.env.action_spec().dtype, np.integer)
+                                   else 'continuous'),
+    'load_goal_cartpole.goal_xmin': lambda b: _gym_task(b.env)._goal_xmin,
+    'load_goal_cartpole.goal_xmax': lambda b: _gym_task(b.env)._goal_xmax,
+    'load_goal_cartpole.dynamic_goal': lambda b: _gym_task(b.env)._dynamic_goal,
+    'load_goal_cartpole.goal_period': lambda b: _gym_task(b.env)._goal_period,
+    # Parameters being added to the loader (c_learning/envs/cartpole.py) as this is written.
+    'load_goal_cartpole.actions': lambda b: ('discrete' if _gym_task(b.env)._discrete
+                                             else 'continuous'),
+    'load_goal_cartpole.terminate_on_fall': lambda b: _gym_task(b.env)._terminate_on_fall,
+    'load_sawyer_push.random_init': lambda b: _gym_task(b.env).random_init,
+    'load_sawyer_push.wide_goals': lambda b: float(_gym_task(b.env).goal_low[1]) == 0.5,
+    'load_sawyer_window.reachable_goals': lambda b: _gym_task(b.env).reachable_goals,
+    'load_sawyer_bin.goal_distribution': lambda b: _gym_task(b.env).goal_distribution,
+    **{f'{task}.reset.arm_goal_type': _arm_goal_type
+       for task in ('SawyerPush', 'SawyerDrawer', 'SawyerWindow', 'SawyerFaucet', 'SawyerBin')},
+    # fix_z: goals at the resting puck's height; else z uniform in GOAL_Z (0.05 to 0.3 m).
+    'SawyerPush.reset.fix_z': lambda b: all(
+        _reset_then(b, lambda task: np.isclose(task.object_goal[2], task.object_pos()[2]))
+        for _ in range(3)),
+}
+
+
+def _reward_threshold(built):
+  """The effect of a reward threshold: the nearest achieved goal that the run's reward calls a miss, to 1e-3."""
+  distances = np.arange(0.0, 1.0, 1e-4, dtype=np.float32)
+  achieved = tf.constant(np.stack([distances, np.zeros_like(distances)], axis=-1))
+  rewards = relabel.REWARDS[built.task.relabeler.reward](achieved, tf.zeros_like(achieved))
+  return round(float(distances[np.argmin(rewards.numpy())]), 3)
+
+
+def _contrastive_widths(built):
+  """The widths of both towers (phi(s, a), psi(g)) of every critic, the representation's last, where they agree."""
+  widths = {tuple(layer.units for layer in layers) for net in built.agent._critic_networks
+            for layers in (net._sa_layers, net._goal_layers)}
+  return widths.pop() if len(widths) == 1 else widths
+
+
+def _reset_then(built, read):
+  task = _gym_task(built.env)
+  task.reset()
+  return read(task)
+
+
+def _frame_shape(built):
+  from c_learning import frames  # pylint: disable=g-import-not-at-top
+  return frames.frame_shape(built.task.eval_env.observation_spec())
+
+
+def test_every_distinctive_parameter_has_a_reader():
+  bindable = {f'{name}.{parameter}' for name, values in DISTINCTIVE.items()
+              for parameter, value in values.items() if value is not None}
+  assert sorted(bindable - set(READERS)) == []
+
+
 def _run_param(run):
   """A run as a test case; the pixel run (about 30 s of tracing conv networks) is a slow one."""
   marks = [pytest.mark.slow] if 'pixel_encoder' in run[2] else []
@@ -223,21 +472,50 @@ def _run_param(run):
 
 @pytest.mark.parametrize('task, agent, names, relabeling', [_run_param(run) for run in RUNS])
 def test_every_distinctive_binding_reaches_its_object(task, agent, names, relabeling,
-                                                      tmp_path):
+                                                      tmp_path, monkeypatch):
   bound = {f'{name}.{parameter}': value for name in names
            for parameter, value in DISTINCTIVE[name].items() if value is not None}
   bindings = [f'{binding} = {value!r}' for binding, value in bound.items()]
   if agent is None:
     config.parse([], bindings)
-    envs.load_py_environment(task).reset()
+    env = envs.load_py_environment(task)
+    env.reset()
     operative = gin.operative_config_str()
+    read = {binding: READERS[binding](types.SimpleNamespace(env=env)) for binding in bound}
+    env.close()
   else:
+    read = {}
+    restore = runner.Runner._restore
+
+    def restore_then_read(self):
+      restore(self)
+      built = types.SimpleNamespace(
+          settings=self._settings, agent=self._agent, task=self._task,
+          replay=self._replay_buffer, checkpoints=self._checkpoints, exporter=self._exporter,
+          metrics=self._train_metrics[-1], env=self._task.eval_env.pyenv.envs[0])
+      read.update({binding: READERS[binding](built) for binding in bound})
+      built.env.reset()  # after the readers' resets, one the wrappers see
+    monkeypatch.setattr(runner.Runner, '_restore', restore_then_read)
     bindings += [f'train_eval.env_name = {task!r}', f'train_eval.agent_name = {agent!r}']
     helpers.run(tmp_path, [], (SMALL_RUN if 'train_eval' not in names else []) + relabeling
                 + bindings)
     operative = (tmp_path / 'operative.gin').read_text()
   arrived = _operative_values(operative, bound)
   assert arrived == bound
+  # And on the objects: each value as the object it configures shows it.
+  assert ({binding: _plain(value) for binding, value in read.items()}
+          == {binding: _plain(value) for binding, value in bound.items()})
+
+
+def _plain(value):
+  """A value as a binding writes it (numbers, tuples, strings); floats to float32, as the objects hold them."""
+  if isinstance(value, (np.generic, np.ndarray)):
+    value = value.tolist()
+  if isinstance(value, list):
+    return tuple(value)
+  if isinstance(value, float):
+    return float(np.float32(value))
+  return value
 
 
 def test_a_bound_agent_setting_changes_the_agent(tmp_path, monkeypatch):

@@ -161,6 +161,31 @@ def test_uniform_future_offsets_cover_the_rest_of_the_episode_evenly():
     assert chi2 < 27.9, (row_t, counts)
 
 
+def test_truncated_geometric_offsets_are_the_geometric_renormalised_over_the_episode():
+  """With 'truncated_geometric', P(k) is proportional to gamma^(k-1) on 1..(steps left): no pile at the end."""
+  gamma, episode_length = 0.8, 10
+  buffer = make_buffer(max_length=2000, gamma=gamma, future_offsets='truncated_geometric')
+  fill(buffer, [CountingEnv(episode_length)], num_steps=1000)
+  sample = buffer.sample(20000)
+  check_sample(sample, episode_length)
+  t = sample.observation.numpy()[:, 1].astype(int)
+  k = sample.future_observation.numpy()[:, 1].astype(int) - t
+  np.testing.assert_array_equal(k, sample.future_offset.numpy())
+  for row_t in (0, 6, 9):
+    offsets = k[t == row_t]
+    steps_left = episode_length - row_t
+    counts = np.bincount(offsets, minlength=steps_left + 1)[1:]
+    assert len(counts) == steps_left
+    weights = gamma ** np.arange(steps_left)
+    expected = len(offsets) * weights / weights.sum()
+    chi2 = np.sum((counts - expected) ** 2 / expected)
+    # chi-square 99.9th percentile with 9 degrees of freedom is 27.9 (fewer bins: smaller).
+    assert chi2 < 27.9, (row_t, counts, expected.round())
+  # 'geometric' gives the last state gamma^(steps left - 1) instead: 0.13 from t = 0, not 0.02.
+  last_share = np.mean(k[t == 0] == episode_length)
+  assert last_share < 0.05
+
+
 def test_uniform_future_offsets_respect_max_future_steps():
   buffer = make_buffer(future_offsets='uniform', max_future_steps=3)
   fill(buffer, [CountingEnv(episode_length=50)], num_steps=400)
@@ -170,7 +195,7 @@ def test_uniform_future_offsets_respect_max_future_steps():
 
 def test_an_unknown_future_offset_distribution_is_one_line():
   with pytest.raises(ValueError, match="train_eval.future_offsets='poisson' is unknown; valid: "
-                     'geometric, uniform'):
+                     'geometric, truncated_geometric, uniform'):
     make_buffer(future_offsets='poisson')
 
 

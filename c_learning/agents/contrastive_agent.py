@@ -64,6 +64,7 @@ class ContrastiveAgent(base.GoalConditionedAgent):
                critic_fc_layers=(256, 256),
                twin_critics=False,
                random_goal_fraction=0.5,
+               logsumexp_penalty=0.01,
                actor_learning_rate=3e-4,
                critic_learning_rate=3e-4,
                target_entropy=0.0,
@@ -92,6 +93,9 @@ class ContrastiveAgent(base.GoalConditionedAgent):
       random_goal_fraction: the fraction of the actor's rows whose goal is
         another row's (the rest keep their own future goal); contrastive RL's
         `random_goals`, 0.5 by default.
+      logsumexp_penalty: with loss 'cpc', the weight of each row's
+        (logsumexp_j f_ij)^2 added to its loss (contrastive RL's 0.01): the
+        softmax leaves a constant per row free, and this keeps it near 0.
       actor_learning_rate, critic_learning_rate, alpha_learning_rate: Adam
         learning rates.
       target_entropy: the entropy that alpha is tuned toward (contrastive
@@ -119,6 +123,9 @@ class ContrastiveAgent(base.GoalConditionedAgent):
     if not 0.0 <= random_goal_fraction <= 1.0:
       raise config.ConfigError(
           f'ContrastiveAgent.random_goal_fraction={random_goal_fraction}: must be in [0, 1].')
+    if not (isinstance(logsumexp_penalty, (int, float)) and logsumexp_penalty >= 0):
+      raise config.ConfigError(
+          f'ContrastiveAgent.logsumexp_penalty={logsumexp_penalty!r}: must be a number >= 0.')
     if relabeler is None:
       raise config.ConfigError(
           'ContrastiveAgent needs the relabeler, whose state_dim splits an observation into '
@@ -132,6 +139,7 @@ class ContrastiveAgent(base.GoalConditionedAgent):
     self._loss_kind = loss
     self._energy = energy
     self._random_goal_fraction = random_goal_fraction
+    self._logsumexp_penalty = float(logsumexp_penalty)
     self._state_dim = relabeler.state_dim
     self._gradient_clipping = gradient_clipping
     self._target_entropy = float(target_entropy)
@@ -236,7 +244,8 @@ class ContrastiveAgent(base.GoalConditionedAgent):
 
     NCE: each entry's sigmoid cross-entropy against the identity matrix
     (diagonal 1, the rest 0), averaged over the row's B entries; CPC: each
-    row's softmax cross-entropy with its own goal (column i) as the label. The
+    row's softmax cross-entropy with its own goal (column i) as the label,
+    plus logsumexp_penalty times the square of the row's logsumexp. The
     per-row losses are averaged over the batch (weighted by `weights`).
 
     Args:
@@ -254,7 +263,8 @@ class ContrastiveAgent(base.GoalConditionedAgent):
         per_row = tf.reduce_mean(
             tf.nn.sigmoid_cross_entropy_with_logits(labels=labels, logits=logits), axis=1)
       else:
-        per_row = tf.nn.softmax_cross_entropy_with_logits(labels=labels, logits=logits)
+        per_row = (tf.nn.softmax_cross_entropy_with_logits(labels=labels, logits=logits)
+                   + self._logsumexp_penalty * tf.square(tf.reduce_logsumexp(logits, axis=1)))
       total += self._batch_mean(per_row, weights)
     if self._debug_summaries:
       self._critic_debug_summaries(all_logits[0])

@@ -22,6 +22,12 @@ sweeps smoothly between goal_xmin and goal_xmax and never leaves that range
 (by default at most 0.31 m/s, up to 1.18 m in a 4 s episode), and the goal
 state rides with it: (x_goal(t), 0, dx_goal/dt, 0).
 
+The vanilla-GCSL seed's own set-up (shared/seeds 000: gym's CartPole-v1 with
+goals) is two bindings away: actions='discrete' pushes the cart left or right
+with the full MAX_FORCE (Discrete(2): 0 left, 1 right), and terminate_on_fall
+ends an episode, as CartPole-v1 does, once the pole leans more than
+FALL_ANGLE (12 degrees) from upright or the cart reaches the end of the track.
+
 Success is a final distance in (x, theta) to (x_goal, 0) below
 SUCCESS_THRESHOLD = 0.1, as point_mass's: e.g. the cart within 10 cm of the
 goal (1/20 of the default 2 m goal range) with the pole upright, or within
@@ -45,6 +51,9 @@ MAX_FORCE = 10.0
 TAU = 0.02
 TRACK_LIMIT = 2.4
 SUCCESS_THRESHOLD = 0.1
+# CartPole-v1's termination: the pole more than 12 degrees from upright.
+FALL_ANGLE = 12 * 2 * np.pi / 360
+ACTION_KINDS = ('continuous', 'discrete')
 # Half-width of the uniform start of theta and both velocities; x starts in +-START_X.
 START_NOISE = 0.05
 START_X = 0.5
@@ -74,8 +83,15 @@ def _is_number(value):
   return isinstance(value, (int, float)) and not isinstance(value, bool) and np.isfinite(value)
 
 
-def _check_goal_settings(goal_xmin, goal_xmax, dynamic_goal, goal_period):
+def _check_goal_settings(goal_xmin, goal_xmax, dynamic_goal, goal_period, actions='continuous',
+                         terminate_on_fall=False):
   """Raises a one-line ConfigError naming the binding unless the goal settings can run."""
+  if actions not in ACTION_KINDS:
+    raise config.ConfigError(f'load_goal_cartpole.actions={actions!r} is unknown; valid: '
+                             f'{", ".join(ACTION_KINDS)}.')
+  if not isinstance(terminate_on_fall, bool):
+    raise config.ConfigError(
+        f'load_goal_cartpole.terminate_on_fall={terminate_on_fall!r}: must be True or False.')
   if not (_is_number(goal_xmin) and _is_number(goal_xmax)
           and -TRACK_LIMIT <= goal_xmin <= goal_xmax <= TRACK_LIMIT):
     raise config.ConfigError(
@@ -91,13 +107,16 @@ def _check_goal_settings(goal_xmin, goal_xmax, dynamic_goal, goal_period):
 
 
 class GoalCartPole(gymnasium.Env):
-  """A cart-pole pushed by a continuous force to balance the pole at a goal cart position."""
+  """A cart-pole pushed by a continuous force (or left or right) to balance the pole at a goal cart position."""
 
   metadata = {'render_modes': ['rgb_array']}
 
   def __init__(self, seed=0, goal_xmin=-1.0, goal_xmax=1.0, dynamic_goal=False,
-               goal_period=20.0, render_size=128):
-    _check_goal_settings(goal_xmin, goal_xmax, dynamic_goal, goal_period)
+               goal_period=20.0, render_size=128, actions='continuous', terminate_on_fall=False):
+    _check_goal_settings(goal_xmin, goal_xmax, dynamic_goal, goal_period, actions,
+                         terminate_on_fall)
+    self._discrete = actions == 'discrete'
+    self._terminate_on_fall = terminate_on_fall
     self.render_mode = 'rgb_array'
     self._render_size = render_size
     self._rng = np.random.default_rng(seed)
@@ -106,7 +125,8 @@ class GoalCartPole(gymnasium.Env):
     self._goal_period = float(goal_period)
     self.observation_space = gymnasium.spaces.Box(
         -np.inf, np.inf, (2 * STATE_DIM,), np.float32)
-    self.action_space = gymnasium.spaces.Box(-1.0, 1.0, (1,), np.float32)
+    self.action_space = (gymnasium.spaces.Discrete(2) if self._discrete
+                         else gymnasium.spaces.Box(-1.0, 1.0, (1,), np.float32))
     self.state = np.zeros(STATE_DIM)
     self.goal = np.zeros(STATE_DIM)
     self._phase = 0.0
@@ -141,8 +161,15 @@ class GoalCartPole(gymnasium.Env):
       self.goal[0] = self._rng.uniform(self._goal_xmin, self._goal_xmax)
     return self._observation(), {}
 
+  def _force(self, action):
+    """The force on the cart: MAX_FORCE times the action in [-1, 1], or left (0) / right (1)."""
+    action = np.asarray(action).reshape(-1)[0]
+    if self._discrete:
+      return MAX_FORCE if int(action) == 1 else -MAX_FORCE
+    return MAX_FORCE * float(np.clip(action, -1.0, 1.0))
+
   def step(self, action):
-    force = MAX_FORCE * float(np.clip(np.asarray(action, np.float64).reshape(-1)[0], -1.0, 1.0))
+    force = self._force(action)
     state = dynamics(self.state, force)
     state[1] = wrap_angle(state[1])
     if abs(state[0]) > TRACK_LIMIT:
@@ -152,7 +179,8 @@ class GoalCartPole(gymnasium.Env):
     self._steps += 1
     if self._dynamic_goal:
       self._move_goal()
-    return self._observation(), 0.0, False, False, {}
+    fallen = abs(state[1]) > FALL_ANGLE or abs(state[0]) >= TRACK_LIMIT
+    return self._observation(), 0.0, self._terminate_on_fall and fallen, False, {}
 
   def render(self):
     """A side view, HxWx3 uint8 (H = render_size, W = 2H): goal green, cart blue, pole red."""
@@ -186,7 +214,8 @@ class GoalCartPole(gymnasium.Env):
 
 @gin.configurable(denylist=config.denylist('load_goal_cartpole'))
 def load_goal_cartpole(seed=0, max_episode_steps=200, goal_xmin=-1.0, goal_xmax=1.0,
-                       dynamic_goal=False, goal_period=20.0):
+                       dynamic_goal=False, goal_period=20.0, actions='continuous',
+                       terminate_on_fall=False):
   """The goal cart-pole as a time-limited PyEnvironment (200 steps = 4 s by default).
 
   Args:
@@ -201,8 +230,13 @@ def load_goal_cartpole(seed=0, max_episode_steps=200, goal_xmin=-1.0, goal_xmax=
       python -m c_learning.evaluate --root_dir=RUN
           --gin_bindings='load_goal_cartpole.dynamic_goal = True'
     goal_period: seconds of one sweep there and back.
+    actions: 'continuous' (a force in [-1, 1] x MAX_FORCE) or 'discrete'
+      (left or right at MAX_FORCE, the seed's).
+    terminate_on_fall: end an episode when the pole leans past FALL_ANGLE or
+      the cart reaches the end of the track (CartPole-v1's rule, the seed's).
   """
   return gymnasium_adapter.time_limited(
       GoalCartPole(seed=seed, goal_xmin=goal_xmin, goal_xmax=goal_xmax,
-                   dynamic_goal=dynamic_goal, goal_period=goal_period),
+                   dynamic_goal=dynamic_goal, goal_period=goal_period, actions=actions,
+                   terminate_on_fall=terminate_on_fall),
       max_episode_steps)

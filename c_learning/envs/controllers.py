@@ -245,6 +245,11 @@ def goal_cartpole_controller(observation):
   return np.clip(force / cartpole.MAX_FORCE, -1.0, 1.0).astype(np.float32)
 
 
+def goal_cartpole_bang_bang(observation):
+  """goal_cartpole with discrete actions (left 0, right 1): full force the way the LQR controller pushes."""
+  return np.int32(1 if goal_cartpole_controller(observation)[0] > 0 else 0)
+
+
 def random_policy(seed, action_dim):
   """A uniform random policy over [-1, 1]^action_dim, as a baseline for the controllers."""
   rng = np.random.default_rng(seed)

@@ -82,10 +82,15 @@ def test_cpc_loss_by_hand():
   # Each row's softmax cross-entropy with its own goal: row 0,
   # -log(e^1 / (e^1 + e^-1)) = log(1 + e^-2); row 1, -log(e^-2 / (e^2 + e^-2))
   # = log(1 + e^4).
-  loss = _agent(loss='cpc').critic_loss(_observations(STATES, GOALS), ZERO_ACTIONS)
+  loss = _agent(loss='cpc', logsumexp_penalty=0.0).critic_loss(_observations(STATES, GOALS),
+                                                               ZERO_ACTIONS)
   np.testing.assert_allclose(float(loss), (math.log1p(math.exp(-2)) + math.log1p(math.exp(4)))
                              / 2, rtol=1e-5)
   assert abs(float(loss) - 2.072539) < 1e-5
+  # The penalty: 0.01 x the square of each row's logsumexp, log(e + e^-1) = 1.126928
+  # and log(e^2 + e^-2) = 2.018150, averaged: 0.026715 more.
+  penalised = _agent(loss='cpc').critic_loss(_observations(STATES, GOALS), ZERO_ACTIONS)
+  assert abs(float(penalised) - float(loss) - 0.026715) < 1e-5
 
 
 def test_twin_critics_add_their_losses():
@@ -96,7 +101,7 @@ def test_twin_critics_add_their_losses():
 
 
 def test_sample_weights_weight_the_rows():
-  agent = _agent(loss='cpc')
+  agent = _agent(loss='cpc', logsumexp_penalty=0.0)
   loss = agent.critic_loss(_observations(STATES, GOALS), ZERO_ACTIONS,
                            weights=tf.constant([1.0, 0.0]))
   np.testing.assert_allclose(float(loss), math.log1p(math.exp(-2)) / 2, rtol=1e-5)
@@ -183,6 +188,7 @@ def test_a_train_step_moves_the_critic_the_actor_and_alpha():
     ('energy', 'cosine', r"ContrastiveAgent.energy='cosine' is unknown; valid energies: dot, l2"),
     ('repr_dim', 0, r'ContrastiveAgent.repr_dim=0: must be an int >= 1'),
     ('random_goal_fraction', 1.5, r'ContrastiveAgent.random_goal_fraction=1.5: must be in'),
+    ('logsumexp_penalty', -1.0, r'ContrastiveAgent.logsumexp_penalty=-1.0: must be a number'),
 ])
 def test_bad_settings_are_one_line_naming_the_binding(setting, value, message):
   gin.bind_parameter(f'ContrastiveAgent.{setting}', value)

@@ -258,3 +258,64 @@ def test_the_controller_tracks_a_moving_goal():
   # Without the goal's velocity in the goal state, the cart trails the goal.
   trailing, _ = _moving_goal_episodes(goal_at_rest)
   assert trailing.mean() > 3 * finals.mean(), trailing
+
+
+def _discrete_falling_episodes(policy, episodes=20):
+  """(final distances, episode lengths) of `policy` in the seed's set-up: discrete, ending at a fall."""
+  gin.parse_config(["load_goal_cartpole.actions = 'discrete'",
+                    'load_goal_cartpole.terminate_on_fall = True',
+                    'load_goal_cartpole.goal_xmin = -1.5', 'load_goal_cartpole.goal_xmax = 1.5',
+                    'load_goal_cartpole.max_episode_steps = 500'])
+  py_env = envs.load_py_environment('goal_cartpole', 0)
+  finals, lengths = [], []
+  for _ in range(episodes):
+    time_step, steps = py_env.reset(), 0
+    while not time_step.is_last():
+      time_step, steps = py_env.step(policy(time_step.observation)), steps + 1
+    finals.append(SPEC.distance(time_step.observation))
+    lengths.append(steps)
+  return np.array(finals), np.array(lengths)
+
+
+def test_discrete_actions_push_left_or_right_with_the_full_force():
+  for action, force in ((0, -cartpole.MAX_FORCE), (1, cartpole.MAX_FORCE)):
+    task = _task(actions='discrete')
+    assert task.action_space.n == 2
+    start = task.state.copy()
+    task.step(action)
+    np.testing.assert_allclose(task.state, cartpole.dynamics(start, force), atol=1e-12)
+  gin.parse_config(["load_goal_cartpole.actions = 'discrete'"])
+  spec = envs.load_py_environment('goal_cartpole', 0).action_spec()
+  assert (spec.dtype, spec.shape, spec.minimum, spec.maximum) == (np.int32, (), 0, 1)
+
+
+def test_terminate_on_fall_ends_the_episode_where_cartpole_v1_does():
+  for terminate in (False, True):
+    task = _task(terminate_on_fall=terminate)
+    task.state = np.array([0.0, 0.15, 0.0, 0.0])  # leaning, not yet fallen
+    steps = [task.step(np.zeros(1)) for _ in range(30)]
+    ended = [step[2] for step in steps]
+    assert any(ended) == terminate
+    if terminate:  # the first step past 12 degrees, and not one before
+      leans = np.abs([step[0][1] for step in steps])
+      assert ended == list(leans > cartpole.FALL_ANGLE) and 0 < ended.index(True) < 29
+  task = _task(terminate_on_fall=True)
+  task.state = np.array([2.39, 0.0, 2.0, 0.0])  # about to reach the track's end
+  assert task.step(np.zeros(1))[2]
+
+
+def test_the_seeds_set_up_is_solvable_and_a_random_policy_falls_at_once():
+  finals, lengths = _discrete_falling_episodes(controllers.goal_cartpole_bang_bang)
+  assert np.all(lengths == 500), lengths  # it never falls
+  assert np.sum(finals < SPEC.success_threshold) >= 18, finals
+  rng = np.random.default_rng(0)
+  _, random_lengths = _discrete_falling_episodes(lambda _: np.int32(rng.integers(2)))
+  assert np.median(random_lengths) < 50, random_lengths
+
+
+@pytest.mark.parametrize('name, value', [('actions', 'binary'), ('terminate_on_fall', 'yes')])
+def test_bad_discrete_settings_fail_with_one_line(name, value):
+  gin.parse_config([f'load_goal_cartpole.{name} = {value!r}'])
+  with pytest.raises(config.ConfigError, match=f'load_goal_cartpole.{name}=') as error:
+    envs.load_py_environment('goal_cartpole', 0)
+  assert '\n' not in config.first_line(error.value)
