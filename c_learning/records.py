@@ -2,7 +2,8 @@
 
 Kinds (every record also has "kind" and "time", unix seconds):
   start     iteration (where the run starts or resumes), num_iterations, train_step,
-            env_steps, resumed
+            env_steps, resumed, commit (the package's git commit, '+dirty' after it where
+            its files differ from it; null outside a git checkout)
   progress  iteration, num_iterations, train_step, env_steps, steps_per_sec (iterations a
             second, as the progress line's steps/s), losses {name: float}
   eval      iteration, train_step, env_steps, metrics {name: float}
@@ -16,6 +17,7 @@ Kinds (every record also has "kind" and "time", unix seconds):
 """
 import json
 import os
+import subprocess
 import time
 
 FILE_NAME = 'records.jsonl'
@@ -40,7 +42,7 @@ class Writer:
   def start(self, iteration, num_iterations, train_step, env_steps):
     self.write('start', iteration=int(iteration), num_iterations=int(num_iterations),
                train_step=int(train_step), env_steps=int(env_steps),
-               resumed=int(train_step) > 0)
+               resumed=int(train_step) > 0, commit=source_commit())
 
   def progress(self, iteration, num_iterations, train_step, env_steps, steps_per_sec, losses):
     self.write('progress', iteration=int(iteration), num_iterations=int(num_iterations),
@@ -81,6 +83,22 @@ class Writer:
     finally:
       os.close(fd)
     self._newline_first = False
+
+
+def source_commit():
+  """The git commit of the package's checkout ('+dirty' where its tracked files differ), or None outside one."""
+  checkout = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+  def git(*args):
+    return subprocess.run(['git', '-C', checkout, *args], capture_output=True, text=True,
+                          timeout=10, check=True).stdout.strip()
+
+  try:
+    commit = git('rev-parse', 'HEAD')
+    dirty = git('status', '--porcelain', '--untracked-files=no', '--', 'c_learning', 'gin')
+  except (OSError, subprocess.SubprocessError):
+    return None  # no git, or an installed package outside a checkout
+  return commit + ('+dirty' if dirty else '')
 
 
 def read(root_dir):

@@ -1,6 +1,7 @@
 """Tests of run records: lines written whole, read back, torn lines and resumed runs."""
 import json
 import multiprocessing
+import re
 
 import pytest
 
@@ -103,3 +104,11 @@ def test_writers_in_two_processes_never_interleave_within_a_line(tmp_path):
   with open(lines) as f:
     parsed = [json.loads(line) for line in f]
   assert len(parsed) == 400
+
+
+def test_a_start_record_names_the_commit_the_run_started_at(tmp_path):
+  records.Writer(str(tmp_path)).start(0, 10, 0, 0)
+  start, = records.read(str(tmp_path))
+  # This test runs in a checkout: the commit, marked where the package's files differ from it.
+  assert re.fullmatch(r'[0-9a-f]{40}(\+dirty)?', start['commit']), start['commit']
+  assert start['commit'] == records.source_commit()
