@@ -306,7 +306,7 @@ def test_an_offline_run_is_budgeted_in_train_steps(tmp_path):
 @pytest.mark.parametrize('flags, message', [
     (['--tasks=sawyer_jump'], "--tasks: 'sawyer_jump' is unknown; allowed: "),
     (['--agents=c_learning,dqn'],
-     "--agents: 'dqn' is unknown; allowed: c_learning, gcsl, goal_bc, sac_her, td3_her, wgcsl."),
+     "--agents: 'dqn' is unknown; allowed: c_learning, contrastive, gcsl, goal_bc, sac_her, td3_her, wgcsl."),
     (['--seeds=0,x'], "--seeds: 'x' is not a non-negative integer."),
     (['--seeds=1,1'], "--seeds='1,1': 1 is listed twice."),
     (['--env_steps=10000'], '--env_steps=10000: leaves no iteration after sawyer_reach\'s '
