@@ -465,8 +465,10 @@ def test_every_distinctive_parameter_has_a_reader():
 
 
 def _run_param(run):
-  """A run as a test case; the pixel run (about 30 s of tracing conv networks) is a slow one."""
-  marks = [pytest.mark.slow] if 'pixel_encoder' in run[2] else []
+  """A run as a test case; the pixel and contrastive runs are slow ones."""
+  # The pixel run (about 30 s of tracing conv networks) and contrastive RL's (about 20 s; the
+  # default suite is at its 15-minute budget) run with the slow tests.
+  marks = [pytest.mark.slow] if {'pixel_encoder', 'ContrastiveAgent'} & set(run[2]) else []
   return pytest.param(*(run + ([],))[:4], marks=marks, id=f'{run[0]}-{run[1]}')
 
 

@@ -65,6 +65,7 @@ def test_the_likelihoods_of_all_sequences_up_to_a_length_and_longer_ones_sum_to_
   np.testing.assert_allclose(total + longer, 1.0, rtol=1e-5)
 
 
+@pytest.mark.slow  # it trains
 def test_training_on_one_sequence_makes_it_likely():
   model = _model(2)
   context = tf.constant([[1.0, 0.0, 0.0, 0.0]])
