@@ -144,11 +144,6 @@ class ContrastiveCriticNetwork(network.Network):
     self._sa_layers = mlp('sa')
     self._goal_layers = mlp('goal')
 
-  @property
-  def encoders(self):
-    """The conv encoders (state's, goal's) of a pixel critic; () for a state critic."""
-    return () if self.state_encoder is None else (self.state_encoder, self.goal_encoder)
-
   def call(self, inputs, step_type=(), network_state=(), training=False):
     """Returns ((phi(s, a) [B, repr_dim], psi(g) [B, repr_dim]), network_state)."""
     del step_type  # Feed-forward.

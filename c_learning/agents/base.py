@@ -3,6 +3,7 @@ import dataclasses
 
 import tensorflow as tf
 from tf_agents.agents import tf_agent
+from tf_agents.policies import actor_policy
 from tf_agents.specs import tensor_spec
 from tf_agents.utils import common
 from tf_agents.utils import eager_utils
@@ -88,6 +89,12 @@ class GoalConditionedAgent(tf_agent.TFAgent):
   def actor_network(self):
     """The network that collect_policy runs, which the overlapped loop copies; None without COLLECTS_WITH_ACTOR_SNAPSHOT."""
     return None
+
+  def _actor_policy(self, actor_network):
+    """The stochastic ActorPolicy over `actor_network`, for the specs a subclass keeps as self._policy_specs."""
+    time_step_spec, action_spec = self._policy_specs
+    return actor_policy.ActorPolicy(time_step_spec=time_step_spec, action_spec=action_spec,
+                                    actor_network=actor_network, training=False)
 
   def collect_policy_with(self, actor_network):
     """The collect policy over `actor_network` (a copy of actor_network); defined with COLLECTS_WITH_ACTOR_SNAPSHOT."""

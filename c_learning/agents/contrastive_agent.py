@@ -11,7 +11,7 @@ is a B x B matrix whose diagonal pairs come from the joint distribution and
 whose other entries pair a row with another row's future, a sample of the goal
 marginal p(g). The NCE loss classifies every entry (diagonal 1, the rest 0); at
 its optimum exp f(s, a, g) = p(g | s, a) / ((B - 1) p(g)), the future-state
-density up to a factor per goal (tests/test_contrastive_density.py). The CPC
+density up to a factor per goal (tests/test_discrete_mdp.py). The CPC
 loss classifies each row's own goal among the batch's B (a softmax); at its
 optimum exp f = p(g | s, a) / p(g) times a factor per (s, a). The actor
 maximises f(s, a, g) with SAC's adaptive entropy bonus, on the batch's goals and
@@ -22,7 +22,6 @@ from typing import NamedTuple
 import gin
 import tensorflow as tf
 from tf_agents.agents import tf_agent
-from tf_agents.policies import actor_policy
 
 from c_learning import config
 from c_learning import encoders
@@ -167,10 +166,8 @@ class ContrastiveAgent(base.GoalConditionedAgent):
     self._alpha_optimizer = tf.keras.optimizers.Adam(learning_rate=alpha_learning_rate)
 
     self._policy_specs = (time_step_spec, action_spec)
-    policy = actor_policy.ActorPolicy(time_step_spec=time_step_spec, action_spec=action_spec,
-                                      actor_network=self._actor_network, training=False)
     super().__init__(
-        time_step_spec, action_spec, policy=policy,
+        time_step_spec, action_spec, policy=self._actor_policy(self._actor_network),
         collect_policy=self.collect_policy_with(self._actor_network),
         train_sequence_length=None, num_outer_dims=1,
         training_data_spec=base.training_data_spec(time_step_spec, action_spec),
@@ -202,9 +199,7 @@ class ContrastiveAgent(base.GoalConditionedAgent):
 
   def collect_policy_with(self, actor_network):
     """The stochastic actor policy over `actor_network` (this agent's actor or a copy)."""
-    time_step_spec, action_spec = self._policy_specs
-    return actor_policy.ActorPolicy(time_step_spec=time_step_spec, action_spec=action_spec,
-                                    actor_network=actor_network, training=False)
+    return self._actor_policy(actor_network)
 
   @property
   def alpha(self):

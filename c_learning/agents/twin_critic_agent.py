@@ -1,6 +1,5 @@
 """What C-learning and its baselines share: twin critics with soft-updated targets and an actor."""
 import tensorflow as tf
-from tf_agents.policies import actor_policy
 from tf_agents.utils import common
 
 from c_learning import config
@@ -91,11 +90,8 @@ class TwinCriticAgent(base.GoalConditionedAgent):
     self._update_target = common.Periodically(
         self._soft_update_targets, target_update_period, 'update_targets')
 
-    policy = actor_policy.ActorPolicy(
-        time_step_spec=time_step_spec, action_spec=action_spec,
-        actor_network=self._actor_network, training=False)
     super().__init__(
-        time_step_spec, action_spec, policy=policy,
+        time_step_spec, action_spec, policy=self._actor_policy(self._actor_network),
         collect_policy=self.collect_policy_with(self._actor_network),
         train_sequence_length=None, num_outer_dims=1,
         training_data_spec=base.training_data_spec(time_step_spec, action_spec),
@@ -150,9 +146,7 @@ class TwinCriticAgent(base.GoalConditionedAgent):
     The loops collect with snapshots of the actor; this says how the agent
     explores with one: by default the stochastic actor itself.
     """
-    time_step_spec, action_spec = self._policy_specs
-    return actor_policy.ActorPolicy(time_step_spec=time_step_spec, action_spec=action_spec,
-                                    actor_network=actor_network, training=False)
+    return self._actor_policy(actor_network)
 
   @property
   def _critic_networks(self):

@@ -16,6 +16,7 @@ from c_learning.relabel import NO_OFFSET
 from c_learning.relabel import GoalSlice
 from c_learning.relabel import GoalType
 from c_learning.relabel import RelabeledTransition
+from tests.agents import gradients
 from tests import train_eval_helpers as helpers
 
 # A 3-dim state whose goal constrains dimensions 1:3, so an observation is
@@ -269,11 +270,8 @@ def test_actor_loss_reaches_the_actor_only_through_its_actions_and_their_log_pro
   d_loss_d_actions, d_loss_d_log_probs = action_tape.gradient(loss_at_fixed, fixed)
   # The critics' part: -min Q's gradient in the actions is not zero.
   assert np.any(d_loss_d_actions.numpy() != 0)
-  chained = tape.gradient([actions, log_probs], actor_variables,
-                          output_gradients=[d_loss_d_actions, d_loss_d_log_probs])
-  direct = tape.gradient(loss, actor_variables)
-  for chain, grad in zip(chained, direct):
-    np.testing.assert_allclose(grad.numpy(), chain.numpy(), rtol=1e-5, atol=1e-7)
+  gradients.assert_gradient_is_the_chain_through(
+      tape, loss, [actions, log_probs], [d_loss_d_actions, d_loss_d_log_probs], actor_variables)
 
 
 def test_the_actor_step_changes_no_critic():
